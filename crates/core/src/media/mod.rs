@@ -1,0 +1,1 @@
+//! FLV media tag headers (being written).
