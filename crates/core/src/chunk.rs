@@ -165,10 +165,16 @@ impl ChunkHeader {
             return;
         }
         let ext = self.extended || self.timestamp >= EXTENDED_TIMESTAMP;
-        let ts = if ext { EXTENDED_TIMESTAMP } else { self.timestamp };
+        let ts = if ext {
+            EXTENDED_TIMESTAMP
+        } else {
+            self.timestamp
+        };
         out.extend_from_slice(&ts.to_be_bytes()[1..]);
         if self.fmt < 2 {
-            out.extend_from_slice(&self.length.unwrap_or(0).min(MAX_MESSAGE_LEN).to_be_bytes()[1..]);
+            out.extend_from_slice(
+                &self.length.unwrap_or(0).min(MAX_MESSAGE_LEN).to_be_bytes()[1..],
+            );
             out.push(self.type_id.unwrap_or(0));
         }
         if self.fmt == 0 {
@@ -1092,10 +1098,11 @@ impl ChunkDecoder {
                 Some(true) => {
                     let skipped = self.pos - self.resync_from;
                     if skipped > 0 {
-                        self.notes.push_back(ChunkEvent::Note(ChunkNote::Resynchronised {
-                            offset: self.resync_from,
-                            skipped,
-                        }));
+                        self.notes
+                            .push_back(ChunkEvent::Note(ChunkNote::Resynchronised {
+                                offset: self.resync_from,
+                                skipped,
+                            }));
                     }
                     self.state = State::Header;
                     return true;
@@ -1117,7 +1124,8 @@ enum Step {
 }
 
 fn read4(b: &[u8]) -> Option<u32> {
-    b.get(..4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(..4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 /// The header at the start of `b`, if it is a type-0 header a real peer could have sent.

@@ -144,7 +144,10 @@ pub fn packet_digest(packet: &[u8; HANDSHAKE_SIZE], offset: usize, role: Role) -
 /// Finds the scheme whose digest verifies, trying both layouts.
 ///
 /// Returns the scheme and the digest, or `None` if neither verifies.
-pub fn find_digest(packet: &[u8; HANDSHAKE_SIZE], role: Role) -> Option<(Scheme, [u8; DIGEST_LEN])> {
+pub fn find_digest(
+    packet: &[u8; HANDSHAKE_SIZE],
+    role: Role,
+) -> Option<(Scheme, [u8; DIGEST_LEN])> {
     for scheme in [Scheme::Digest0, Scheme::Digest1] {
         let off = digest_offset(packet, scheme)?;
         let want = packet_digest(packet, off, role);
@@ -224,7 +227,8 @@ pub struct Echo {
     /// (same time and same random bytes); `None` if that packet is unknown.
     pub echo: Option<bool>,
     /// For the complex handshake: whether the trailing signature verifies
-    /// against the peer's digest; `None` when it does not apply.
+    /// against the peer's digest; `None` when it does not apply (the peer's
+    /// packet had no digest, or this packet simply echoes it).
     pub digest_valid: Option<bool>,
 }
 
@@ -241,9 +245,10 @@ impl Echo {
             None => (None, None),
             Some((peer_bytes, hello)) => {
                 let echo = packet[..4] == peer_bytes[..4] && packet[8..] == peer_bytes[8..];
-                let digest_valid = hello.digest.map(|d| {
-                    response_digest(packet, role, &d)[..]
-                        == packet[HANDSHAKE_SIZE - DIGEST_LEN..]
+                // An echo is a valid answer to a digest C1/S1 too (ffmpeg
+                // publishing does it); only a non-echo must carry the signature.
+                let digest_valid = hello.digest.filter(|_| !echo).map(|d| {
+                    response_digest(packet, role, &d)[..] == packet[HANDSHAKE_SIZE - DIGEST_LEN..]
                 });
                 (Some(echo), digest_valid)
             }
@@ -339,7 +344,11 @@ mod tests {
                 assert_eq!(h.scheme, scheme, "{role:?}");
                 assert!(h.digest_valid);
                 // The other role's key must not verify it.
-                let other = if role == Role::Client { Role::Server } else { Role::Client };
+                let other = if role == Role::Client {
+                    Role::Server
+                } else {
+                    Role::Client
+                };
                 let h2 = Hello::parse(3, &p, other);
                 assert!(!h2.digest_valid);
             }

@@ -18,7 +18,12 @@ pub struct Payload {
 
 impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Payload({} bytes in {} piece(s))", self.len, self.pieces.len())
+        write!(
+            f,
+            "Payload({} bytes in {} piece(s))",
+            self.len,
+            self.pieces.len()
+        )
     }
 }
 
@@ -129,6 +134,8 @@ pub(crate) struct PayloadBuilder {
     pieces: SmallVec<[Bytes; 2]>,
     small: BytesMut,
     len: usize,
+    /// Pieces that are slices of input buffers (the others are our own copies).
+    referenced: usize,
 }
 
 /// Chunk payloads shorter than this are copied rather than referenced.
@@ -142,9 +149,9 @@ impl PayloadBuilder {
         self.len
     }
 
-    /// Slices currently referenced (not counting the copy buffer).
+    /// Input slices currently referenced (copies not counted).
     pub(crate) fn slices(&self) -> usize {
-        self.pieces.len()
+        self.referenced
     }
 
     /// Appends a slice; `copy` forces a copy (used when too many slices are live).
@@ -163,6 +170,7 @@ impl PayloadBuilder {
         }
         self.flush_small();
         self.pieces.push(data);
+        self.referenced += 1;
         1
     }
 
@@ -175,7 +183,8 @@ impl PayloadBuilder {
 
     /// Replaces every slice by one copied buffer, then appends `data`.
     fn compact(&mut self, data: &[u8]) -> isize {
-        let before = self.pieces.len() as isize;
+        let before = self.referenced as isize;
+        self.referenced = 0;
         let mut all = BytesMut::with_capacity(self.len);
         for p in self.pieces.drain(..) {
             all.extend_from_slice(&p);

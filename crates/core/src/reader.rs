@@ -46,11 +46,7 @@ impl<'a> Reader<'a> {
     /// Takes `n` bytes for the field `what`.
     pub fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
-            return Err(DecodeError::truncated(
-                self.pos,
-                what,
-                n - self.remaining(),
-            ));
+            return Err(DecodeError::truncated(self.pos, what, n - self.remaining()));
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;

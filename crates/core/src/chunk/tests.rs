@@ -145,7 +145,11 @@ fn fmt3_after_fmt0_adds_the_fmt0_timestamp_and_notes_the_ambiguity() {
     assert_eq!(ms[1].timestamp, 80);
     assert!(evs.iter().any(|e| matches!(
         e,
-        ChunkEvent::Note(ChunkNote::AmbiguousDelta { timestamp: 80, alternative: 40, .. })
+        ChunkEvent::Note(ChunkNote::AmbiguousDelta {
+            timestamp: 80,
+            alternative: 40,
+            ..
+        })
     )));
 }
 
@@ -245,16 +249,24 @@ fn set_chunk_size_applies_to_the_next_chunk() {
     assert_eq!(ms[1].chunks, 2);
     assert_eq!(ms[1].length, 100_000);
     assert_eq!(ms[1].spans[1].payload_len, 40_000);
-    assert!(evs
-        .iter()
-        .any(|e| matches!(e, ChunkEvent::Note(ChunkNote::ChunkSize { size: 60000, .. }))));
+    assert!(evs.iter().any(|e| matches!(
+        e,
+        ChunkEvent::Note(ChunkNote::ChunkSize { size: 60000, .. })
+    )));
 }
 
 #[test]
 fn set_chunk_size_ignores_the_top_bit_and_clamps_huge_values() {
     let mut enc = ChunkEncoder::new(128);
     let mut w = Vec::new();
-    enc.write(&mut w, 2, MSG_SET_CHUNK_SIZE, 0, 0, &0xFFFF_FFFFu32.to_be_bytes());
+    enc.write(
+        &mut w,
+        2,
+        MSG_SET_CHUNK_SIZE,
+        0,
+        0,
+        &0xFFFF_FFFFu32.to_be_bytes(),
+    );
     let mut d = ChunkDecoder::new(0);
     d.push(w.into());
     let mut errs = 0;
@@ -290,7 +302,11 @@ fn abort_discards_the_partial_message() {
     assert!(errors(&evs).is_empty());
     assert!(evs.iter().any(|e| matches!(
         e,
-        ChunkEvent::Note(ChunkNote::Aborted { csid: 6, discarded: 128, .. })
+        ChunkEvent::Note(ChunkNote::Aborted {
+            csid: 6,
+            discarded: 128,
+            ..
+        })
     )));
 }
 
@@ -347,7 +363,10 @@ fn fmt3_on_an_unknown_chunk_stream_resynchronises() {
     assert_eq!(errors(&evs)[0].offset, 0);
     assert!(evs.iter().any(|e| matches!(
         e,
-        ChunkEvent::Note(ChunkNote::Resynchronised { offset: 0, skipped: 4 })
+        ChunkEvent::Note(ChunkNote::Resynchronised {
+            offset: 0,
+            skipped: 4
+        })
     )));
 }
 
@@ -381,7 +400,9 @@ fn chunk_stream_cap_is_enforced() {
         evs.push(e);
     }
     assert_eq!(messages(&evs).len(), 3);
-    assert!(errors(&evs)[0].expected.contains("at most 3 live chunk streams"));
+    assert!(errors(&evs)[0]
+        .expected
+        .contains("at most 3 live chunk streams"));
 }
 
 #[test]
@@ -471,7 +492,11 @@ fn spans_point_at_every_chunk() {
     enc.write(&mut w, 3, 20, 0, 0, &[0u8; 300]);
     let evs = decode_all(&w, &[]);
     let m = messages(&evs)[0];
-    let spans: Vec<_> = m.spans.iter().map(|s| (s.offset, s.header_len, s.payload_len)).collect();
+    let spans: Vec<_> = m
+        .spans
+        .iter()
+        .map(|s| (s.offset, s.header_len, s.payload_len))
+        .collect();
     assert_eq!(spans, vec![(0, 12, 128), (140, 1, 128), (269, 1, 44)]);
     assert_eq!(m.end, 314);
 }
@@ -482,7 +507,14 @@ fn interleave(msgs: &[Msg], chunk_size: u32, picks: &[u8], repeat_ext: bool) -> 
     let mut enc = ChunkEncoder::new(128);
     enc.repeat_extended = repeat_ext;
     let mut wire = Vec::new();
-    enc.write(&mut wire, 2, MSG_SET_CHUNK_SIZE, 0, 0, &chunk_size.to_be_bytes());
+    enc.write(
+        &mut wire,
+        2,
+        MSG_SET_CHUNK_SIZE,
+        0,
+        0,
+        &chunk_size.to_be_bytes(),
+    );
     enc.set_chunk_size(chunk_size);
     // Per csid, the queue of chunks of its messages in order.
     let mut queues: Vec<(u32, VecDeque<Vec<u8>>)> = Vec::new();
@@ -495,7 +527,9 @@ fn interleave(msgs: &[Msg], chunk_size: u32, picks: &[u8], repeat_ext: bool) -> 
     }
     let mut i = 0;
     loop {
-        let live: Vec<usize> = (0..queues.len()).filter(|&q| !queues[q].1.is_empty()).collect();
+        let live: Vec<usize> = (0..queues.len())
+            .filter(|&q| !queues[q].1.is_empty())
+            .collect();
         if live.is_empty() {
             break;
         }

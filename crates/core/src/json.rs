@@ -1,0 +1,328 @@
+//! The JSON lines of `rtmpscope decode --json` (see DESIGN.md): one object
+//! per event. Field names are a contract: extend, never rename.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::command::CommandInfo;
+use crate::message::{type_name, Body};
+use crate::session::{Event, MessageEvent};
+
+/// Appends `s` as a JSON string literal.
+pub fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends a number the way JSON can carry it (non-finite values become null).
+pub fn push_f64(out: &mut String, v: f64) {
+    if v.is_finite() {
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            let _ = write!(out, "{}", v as i64);
+        } else {
+            let _ = write!(out, "{v}");
+        }
+    } else {
+        out.push_str("null");
+    }
+}
+
+fn push_serde<T: Serialize>(out: &mut String, v: &T) {
+    match serde_json::to_string(v) {
+        Ok(s) => out.push_str(&s),
+        Err(_) => out.push_str("null"),
+    }
+}
+
+/// A small builder for one JSON object, written in field order.
+pub struct Obj<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    /// Starts an object.
+    pub fn new(out: &'a mut String) -> Self {
+        out.push('{');
+        Obj { out, first: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        push_str(self.out, k);
+        self.out.push(':');
+    }
+
+    /// A string field.
+    pub fn str(&mut self, k: &str, v: &str) -> &mut Self {
+        self.key(k);
+        push_str(self.out, v);
+        self
+    }
+
+    /// An integer field.
+    pub fn int(&mut self, k: &str, v: impl Into<i128>) -> &mut Self {
+        self.key(k);
+        let _ = write!(self.out, "{}", v.into());
+        self
+    }
+
+    /// A number field.
+    pub fn num(&mut self, k: &str, v: f64) -> &mut Self {
+        self.key(k);
+        push_f64(self.out, v);
+        self
+    }
+
+    /// A boolean field.
+    pub fn bool(&mut self, k: &str, v: bool) -> &mut Self {
+        self.key(k);
+        self.out.push_str(if v { "true" } else { "false" });
+        self
+    }
+
+    /// A field holding any serialisable value.
+    pub fn serde<T: Serialize>(&mut self, k: &str, v: &T) -> &mut Self {
+        self.key(k);
+        push_serde(self.out, v);
+        self
+    }
+
+    /// A field holding already-encoded JSON.
+    pub fn raw(&mut self, k: &str, json: &str) -> &mut Self {
+        self.key(k);
+        self.out.push_str(json);
+        self
+    }
+
+    /// Closes the object.
+    pub fn end(&mut self) {
+        self.out.push('}');
+    }
+}
+
+/// Writes one event as a JSON line (without the newline) for session `session`.
+pub fn write_event(out: &mut String, session: u64, ev: &Event) {
+    match ev {
+        Event::Handshake(h) => {
+            let mut o = Obj::new(out);
+            o.str("kind", "handshake")
+                .int("session", session)
+                .str("dir", h.dir.as_str())
+                .str("part", h.part.as_str())
+                .int("offset", h.offset)
+                .int("length", h.length)
+                .num("time", h.time);
+            if let Some(hello) = &h.hello {
+                o.int("version", hello.version)
+                    .int("epoch", hello.time)
+                    .str("peer_version", &hello.peer_version_string())
+                    .str("scheme", hello.scheme.as_str())
+                    .bool("digest_valid", hello.digest_valid);
+            }
+            if let Some(e) = &h.echo {
+                o.int("epoch", e.time).int("time2", e.time2);
+                o.serde("echo", &e.echo);
+                o.serde("digest_valid", &e.digest_valid);
+            }
+            o.end();
+        }
+        Event::Message(m) => write_message(out, session, m),
+        Event::Note(n) => {
+            let mut o = Obj::new(out);
+            o.str("kind", "note")
+                .int("session", session)
+                .str("dir", n.dir.as_str())
+                .num("time", n.time)
+                .serde("note", &n.note)
+                .end();
+        }
+        Event::Error(e) => {
+            let mut o = Obj::new(out);
+            o.str("kind", "error")
+                .int("session", session)
+                .str("dir", e.dir.as_str())
+                .int("offset", e.offset)
+                .num("time", e.time)
+                .str("expected", &e.expected)
+                .str("found", &e.found)
+                .end();
+        }
+        Event::Gap(g) => {
+            let mut o = Obj::new(out);
+            o.str("kind", "gap")
+                .int("session", session)
+                .str("dir", g.dir.as_str())
+                .int("offset", g.offset)
+                .int("length", g.length)
+                .num("time", g.time)
+                .str(
+                    "expected",
+                    &format!("{} bytes that the capture lost", g.length),
+                )
+                .end();
+        }
+    }
+}
+
+fn values_json(values: &[crate::amf::Node]) -> String {
+    let v: Vec<serde_json::Value> = values.iter().map(|n| n.value.to_json()).collect();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
+}
+
+/// Writes a message event as a JSON line.
+pub fn write_message(out: &mut String, session: u64, m: &MessageEvent) {
+    let r = &m.raw;
+    let mut o = Obj::new(out);
+    o.str("kind", "message")
+        .int("session", session)
+        .str("dir", m.dir.as_str())
+        .int("index", m.index)
+        .int("offset", r.offset)
+        .num("time", m.time)
+        .int("csid", r.csid)
+        .int("type", r.type_id)
+        .str("type_name", type_name(r.type_id))
+        .int("stream_id", r.stream_id)
+        .int("timestamp", r.timestamp)
+        .int("length", r.length)
+        .int("chunks", r.chunks)
+        .int("fmt", r.fmt)
+        .str("summary", &m.summary());
+    if let Some(d) = r.delta {
+        o.int("delta", d);
+    }
+    if r.extended {
+        o.bool("extended_timestamp", true);
+    }
+    if !r.complete {
+        o.bool("complete", false)
+            .int("received", r.payload.len() as u64);
+    }
+    if let Some(n) = &m.stream_name {
+        o.str("stream_name", n);
+    }
+    match &m.body {
+        Body::SetChunkSize(v) => {
+            o.int("chunk_size", *v);
+        }
+        Body::Abort(c) => {
+            o.int("abort_csid", *c);
+        }
+        Body::Ack(v) => {
+            o.int("ack", *v);
+        }
+        Body::WindowAckSize(v) => {
+            o.int("window_ack_size", *v);
+        }
+        Body::SetPeerBandwidth { size, limit } => {
+            o.int("peer_bandwidth", *size)
+                .str("limit_type", &limit.name());
+        }
+        Body::UserControl(u) => {
+            o.serde("event", u);
+        }
+        Body::Audio(a) => {
+            o.serde("audio", a);
+        }
+        Body::Video(v) => {
+            o.serde("video", v);
+        }
+        Body::Command(c) => {
+            o.str("command", &c.name);
+            if let Some(t) = c.transaction_id {
+                o.num("transaction_id", t);
+            }
+            o.raw("values", &values_json(c.args()));
+            if let Some(reply) = &m.reply_to {
+                o.str("reply_to", reply);
+            }
+            if let Some(st) = c.status() {
+                o.serde("status", st);
+            }
+            match &c.info {
+                CommandInfo::Connect(conn) => {
+                    o.serde("connect", conn);
+                }
+                CommandInfo::Publish { name, publish_type } => {
+                    o.serde("stream", name).serde("publish_type", publish_type);
+                }
+                CommandInfo::Play { name, .. } => {
+                    o.serde("stream", name);
+                }
+                _ => {}
+            }
+        }
+        Body::Data(d) => {
+            if let Some(n) = &d.name {
+                o.str("data", n);
+            }
+            o.raw("values", &values_json(&d.values));
+        }
+        Body::SharedObject(s) => {
+            o.str("shared_object", &s.name.to_string_lossy())
+                .int("so_version", s.version)
+                .int("so_events", s.events.len() as u64);
+        }
+        Body::Aggregate(parts) => {
+            let list: Vec<serde_json::Value> = parts
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "type": p.type_id,
+                        "timestamp": p.timestamp,
+                        "length": p.length,
+                        "offset": p.offset,
+                        "summary": p.body.summary(p.type_id, p.length),
+                    })
+                })
+                .collect();
+            o.serde("parts", &list);
+        }
+        Body::Raw => {}
+    }
+    if let Some(e) = &m.body_error {
+        o.serde("body_error", e);
+    }
+    o.end();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut s = String::new();
+        push_str(&mut s, "a\"b\\c\n\u{0}");
+        assert_eq!(s, r#""a\"b\\c\n\u0000""#);
+    }
+
+    #[test]
+    fn integral_numbers_print_without_fraction() {
+        let mut s = String::new();
+        push_f64(&mut s, 3.0);
+        s.push(' ');
+        push_f64(&mut s, 0.5);
+        s.push(' ');
+        push_f64(&mut s, f64::NAN);
+        assert_eq!(s, "3 0.5 null");
+    }
+}

@@ -1,0 +1,676 @@
+//! One RTMP connection: both directions, fed bytes in any split, yielding
+//! events in order, each with its byte range in its direction's stream.
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::chunk::{ChunkDecoder, ChunkError, ChunkEvent, ChunkNote, Limits, RawMessage};
+use crate::command::{CommandInfo, DataMessage};
+use crate::error::DecodeError;
+use crate::handshake::{
+    Echo, HandshakePart, Hello, Role, HANDSHAKE_SIZE, RTMPE_VERSION, RTMP_VERSION,
+};
+use crate::message::{self, Body};
+
+/// Which way bytes travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Direction {
+    /// Client to server.
+    #[serde(rename = "c2s")]
+    ClientToServer,
+    /// Server to client.
+    #[serde(rename = "s2c")]
+    ServerToClient,
+}
+
+impl Direction {
+    /// `c2s` or `s2c`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::ClientToServer => "c2s",
+            Direction::ServerToClient => "s2c",
+        }
+    }
+
+    /// The other direction.
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::ClientToServer => Direction::ServerToClient,
+            Direction::ServerToClient => Direction::ClientToServer,
+        }
+    }
+
+    fn idx(self) -> usize {
+        self as usize
+    }
+}
+
+/// A handshake part was decoded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HandshakeEvent {
+    /// Direction.
+    pub dir: Direction,
+    /// Which part.
+    pub part: HandshakePart,
+    /// Offset of its first byte (0 for C0/S0, 1537 for C2/S2).
+    pub offset: u64,
+    /// Its length in bytes (1537 or 1536; fewer if truncated).
+    pub length: u32,
+    /// Capture time in seconds.
+    pub time: f64,
+    /// For C0C1/S0S1.
+    pub hello: Option<Hello>,
+    /// For C2/S2.
+    pub echo: Option<Echo>,
+}
+
+/// A decoded message with its context.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageEvent {
+    /// Direction.
+    pub dir: Direction,
+    /// Index among this direction's messages, from 0.
+    pub index: u64,
+    /// Capture time (seconds) of the bytes that completed the message.
+    pub time: f64,
+    /// The message as reassembled from chunks.
+    pub raw: RawMessage,
+    /// The decoded body.
+    pub body: Body,
+    /// What went wrong decoding the body (offset within the payload).
+    pub body_error: Option<DecodeError>,
+    /// For `_result`/`_error`: the command it answers, matched by transaction id.
+    pub reply_to: Option<String>,
+    /// The stream name known for this message's stream id (from publish/play).
+    pub stream_name: Option<String>,
+}
+
+impl MessageEvent {
+    /// A one-line description (`publish cam1 live`, `Video H.264 keyframe NALU (18 KB)`).
+    pub fn summary(&self) -> String {
+        let mut s = self.body.summary(self.raw.type_id, self.raw.length);
+        if let Some(r) = &self.reply_to {
+            s.push_str(&format!(" (reply to {r})"));
+        }
+        if !self.raw.complete {
+            s.push_str(&format!(
+                " [incomplete: {} of {} bytes]",
+                self.raw.payload.len(),
+                self.raw.length
+            ));
+        }
+        s
+    }
+}
+
+/// Something that went wrong, with where.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorEvent {
+    /// Direction.
+    pub dir: Direction,
+    /// Offset in the direction's stream.
+    pub offset: u64,
+    /// What was expected.
+    pub expected: String,
+    /// What was found.
+    pub found: String,
+    /// Capture time.
+    pub time: f64,
+}
+
+/// A note on how a peer behaves (not an error).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoteEvent {
+    /// Direction.
+    pub dir: Direction,
+    /// The note.
+    pub note: ChunkNote,
+    /// Capture time.
+    pub time: f64,
+}
+
+/// Bytes missing from a direction's stream (a capture gap).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapEvent {
+    /// Direction.
+    pub dir: Direction,
+    /// Offset where the missing bytes start.
+    pub offset: u64,
+    /// How many bytes are missing.
+    pub length: u64,
+    /// Capture time.
+    pub time: f64,
+}
+
+/// What a [`Session`] yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A handshake part.
+    Handshake(HandshakeEvent),
+    /// A message.
+    Message(Box<MessageEvent>),
+    /// A note.
+    Note(NoteEvent),
+    /// An error.
+    Error(ErrorEvent),
+    /// A capture gap.
+    Gap(GapEvent),
+}
+
+impl Event {
+    /// The direction the event belongs to.
+    pub fn dir(&self) -> Direction {
+        match self {
+            Event::Handshake(e) => e.dir,
+            Event::Message(e) => e.dir,
+            Event::Note(e) => e.dir,
+            Event::Error(e) => e.dir,
+            Event::Gap(e) => e.dir,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Collecting C0+C1 (or S0+S1) and C2 (S2).
+    Handshake,
+    /// Decoding chunks.
+    Chunks,
+    /// The stream cannot be decoded (RTMPE, TLS, HTTP): bytes are only counted.
+    Opaque,
+}
+
+#[derive(Debug)]
+struct Side {
+    phase: Phase,
+    hs: Vec<u8>,
+    hello_done: bool,
+    chunks: ChunkDecoder,
+    index: u64,
+    time: f64,
+    bytes: u64,
+}
+
+impl Side {
+    fn new(limits: Limits) -> Side {
+        Side {
+            phase: Phase::Handshake,
+            hs: Vec::new(),
+            hello_done: false,
+            chunks: ChunkDecoder::with_limits(1 + 2 * HANDSHAKE_SIZE as u64, limits),
+            index: 0,
+            time: 0.0,
+            bytes: 0,
+        }
+    }
+}
+
+/// What the session has learned about the connection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Context {
+    /// `app` from connect.
+    pub app: Option<String>,
+    /// `tcUrl` from connect.
+    pub tc_url: Option<String>,
+    /// Stream ids returned by createStream results.
+    pub stream_ids: Vec<u32>,
+    /// Stream names by stream id, from publish/play, with `publish` or `play`.
+    pub streams: Vec<(u32, String, &'static str)>,
+    /// Window Acknowledgement Size each direction announced (c2s, s2c).
+    pub window: [Option<u32>; 2],
+    /// Last Acknowledgement sequence number each direction sent.
+    pub last_ack: [Option<u32>; 2],
+    /// Acknowledgements each direction sent.
+    pub acks: [u64; 2],
+    /// Set Peer Bandwidth each direction sent.
+    pub peer_bandwidth: [Option<u32>; 2],
+}
+
+impl Context {
+    /// The stream name for a stream id, if publish/play named it.
+    pub fn stream_name(&self, id: u32) -> Option<&str> {
+        self.streams
+            .iter()
+            .rev()
+            .find(|s| s.0 == id)
+            .map(|s| s.1.as_str())
+    }
+}
+
+/// Decodes one RTMP connection.
+///
+/// ```
+/// use rtmpscope_core::session::{Direction, Event, Session};
+/// let mut s = Session::new();
+/// let mut evs = Vec::new();
+/// s.feed(Direction::ClientToServer, vec![3u8; 1537].into(), 0.0, &mut evs);
+/// assert!(matches!(evs[0], Event::Handshake(_)));
+/// ```
+#[derive(Debug)]
+pub struct Session {
+    sides: [Side; 2],
+    c1: Option<(Box<[u8; HANDSHAKE_SIZE]>, Hello)>,
+    s1: Option<(Box<[u8; HANDSHAKE_SIZE]>, Hello)>,
+    ctx: Context,
+    /// Outstanding commands by (direction that sent them, transaction id).
+    pending: HashMap<(Direction, u64), String>,
+    queue: VecDeque<Event>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Payloads up to this size are made contiguous for body decoding; larger
+/// audio/video messages are decoded from a prefix (their headers are at the start).
+const CONTIGUOUS_UP_TO: usize = 8192;
+/// Prefix of a large media message handed to the media parser.
+const MEDIA_PREFIX: usize = 512;
+
+impl Session {
+    /// A session that starts with the handshake.
+    pub fn new() -> Session {
+        Self::with_limits(Limits::default())
+    }
+
+    /// A session with explicit chunk decoder limits.
+    pub fn with_limits(limits: Limits) -> Session {
+        Session {
+            sides: [Side::new(limits), Side::new(limits)],
+            c1: None,
+            s1: None,
+            ctx: Context::default(),
+            pending: HashMap::new(),
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// A session whose capture started after the handshake: both directions
+    /// scan for the first plausible chunk header. Offsets count from the first
+    /// captured byte of each direction.
+    pub fn mid_stream() -> Session {
+        let mut s = Session::new();
+        for side in &mut s.sides {
+            side.phase = Phase::Chunks;
+            side.chunks = ChunkDecoder::mid_stream(0);
+        }
+        s
+    }
+
+    /// What is known about the connection so far.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// A direction's chunk decoder (chunk size, extended timestamp use, …).
+    pub fn chunk_decoder(&self, dir: Direction) -> &ChunkDecoder {
+        &self.sides[dir.idx()].chunks
+    }
+
+    /// Bytes fed so far in a direction.
+    pub fn bytes(&self, dir: Direction) -> u64 {
+        self.sides[dir.idx()].bytes
+    }
+
+    /// Feeds bytes of one direction captured at `time` (seconds) and appends
+    /// the events they complete to `out`.
+    pub fn feed(&mut self, dir: Direction, data: Bytes, time: f64, out: &mut Vec<Event>) {
+        let side = &mut self.sides[dir.idx()];
+        side.time = time;
+        side.bytes += data.len() as u64;
+        let rest = match side.phase {
+            Phase::Handshake => self.handshake(dir, data, time),
+            Phase::Chunks => Some(data),
+            Phase::Opaque => None,
+        };
+        if let Some(rest) = rest {
+            self.sides[dir.idx()].chunks.push(rest);
+        }
+        self.drain(dir, out);
+    }
+
+    /// Declares that `len` bytes of `dir` were lost at the current end of its input.
+    pub fn gap(&mut self, dir: Direction, len: u64, time: f64, out: &mut Vec<Event>) {
+        let side = &mut self.sides[dir.idx()];
+        let offset = side.bytes;
+        side.bytes += len;
+        side.time = time;
+        self.queue.push_back(Event::Gap(GapEvent {
+            dir,
+            offset,
+            length: len,
+            time,
+        }));
+        match side.phase {
+            Phase::Handshake => {
+                // The handshake can't be completed; pick up the chunk stream after the gap.
+                side.phase = Phase::Chunks;
+                side.chunks = ChunkDecoder::mid_stream(offset + len);
+            }
+            Phase::Chunks => side.chunks.gap(len),
+            Phase::Opaque => {}
+        }
+        self.drain(dir, out);
+    }
+
+    /// Declares the end of both directions: incomplete handshakes and messages are reported.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        for dir in [Direction::ClientToServer, Direction::ServerToClient] {
+            let side = &mut self.sides[dir.idx()];
+            if matches!(side.phase, Phase::Handshake) && !side.hs.is_empty() {
+                let (part, need) = match (dir, side.hello_done) {
+                    (Direction::ClientToServer, false) => ("C0+C1", 1 + HANDSHAKE_SIZE),
+                    (Direction::ClientToServer, true) => ("C2", HANDSHAKE_SIZE),
+                    (Direction::ServerToClient, false) => ("S0+S1", 1 + HANDSHAKE_SIZE),
+                    (Direction::ServerToClient, true) => ("S2", HANDSHAKE_SIZE),
+                };
+                let at = if side.hello_done {
+                    1 + HANDSHAKE_SIZE
+                } else {
+                    0
+                };
+                self.queue.push_back(Event::Error(ErrorEvent {
+                    dir,
+                    offset: at as u64,
+                    expected: format!("{need} bytes of {part}"),
+                    found: format!(
+                        "end of data after {} byte(s) (truncated handshake)",
+                        side.hs.len()
+                    ),
+                    time: side.time,
+                }));
+                side.hs.clear();
+            }
+            side.chunks.finish();
+            self.drain(dir, out);
+        }
+    }
+
+    /// Consumes handshake bytes; returns what is left for the chunk stream.
+    fn handshake(&mut self, dir: Direction, mut data: Bytes, time: f64) -> Option<Bytes> {
+        loop {
+            let side = &mut self.sides[dir.idx()];
+            let want = if side.hello_done {
+                HANDSHAKE_SIZE
+            } else {
+                1 + HANDSHAKE_SIZE
+            };
+            let take = (want - side.hs.len()).min(data.len());
+            side.hs.extend_from_slice(&data.split_to(take));
+            if side.hs.len() < want {
+                return None;
+            }
+            let buf = std::mem::take(&mut side.hs);
+            if !side.hello_done {
+                side.hello_done = true;
+                if !self.hello(dir, &buf, time) {
+                    self.sides[dir.idx()].phase = Phase::Opaque;
+                    return None;
+                }
+            } else {
+                self.response(dir, &buf, time);
+                self.sides[dir.idx()].phase = Phase::Chunks;
+                return Some(data);
+            }
+        }
+    }
+
+    /// Handles C0+C1 or S0+S1; returns false when the stream can't be RTMP.
+    fn hello(&mut self, dir: Direction, buf: &[u8], time: f64) -> bool {
+        let version = buf[0];
+        let mut packet = Box::new([0u8; HANDSHAKE_SIZE]);
+        packet.copy_from_slice(&buf[1..]);
+        let (role, part) = match dir {
+            Direction::ClientToServer => (Role::Client, HandshakePart::C0C1),
+            Direction::ServerToClient => (Role::Server, HandshakePart::S0S1),
+        };
+        let hello = Hello::parse(version, &packet, role);
+        let opaque = match version {
+            RTMP_VERSION => None,
+            RTMPE_VERSION => Some("RTMPE (encrypted RTMP): the chunk stream can't be decoded"),
+            0x16 => Some("a TLS record (0x16): this is RTMPS or another TLS protocol, decode it in clear text through `rtmpscope proxy`"),
+            b'A'..=b'Z' => Some("ASCII text: this looks like HTTP (RTMPT?), not raw RTMP"),
+            _ => None,
+        };
+        self.queue.push_back(Event::Handshake(HandshakeEvent {
+            dir,
+            part,
+            offset: 0,
+            length: buf.len() as u32,
+            time,
+            hello: Some(hello.clone()),
+            echo: None,
+        }));
+        if version != RTMP_VERSION {
+            self.queue.push_back(Event::Error(ErrorEvent {
+                dir,
+                offset: 0,
+                expected: format!(
+                    "RTMP version {RTMP_VERSION} in {}",
+                    if dir == Direction::ClientToServer {
+                        "C0"
+                    } else {
+                        "S0"
+                    }
+                ),
+                found: match opaque {
+                    Some(why) => format!("{version:#04x}: {why}"),
+                    None => format!("{version:#04x} (decoding goes on as RTMP)"),
+                },
+                time,
+            }));
+        }
+        match dir {
+            Direction::ClientToServer => self.c1 = Some((packet, hello)),
+            Direction::ServerToClient => self.s1 = Some((packet, hello)),
+        }
+        opaque.is_none()
+    }
+
+    /// Handles C2 or S2.
+    fn response(&mut self, dir: Direction, buf: &[u8], time: f64) {
+        let mut packet = [0u8; HANDSHAKE_SIZE];
+        packet.copy_from_slice(buf);
+        let (role, part, peer) = match dir {
+            Direction::ClientToServer => (Role::Client, HandshakePart::C2, self.s1.as_ref()),
+            Direction::ServerToClient => (Role::Server, HandshakePart::S2, self.c1.as_ref()),
+        };
+        let echo = Echo::parse(&packet, role, peer.map(|(p, h)| (&**p, h)));
+        self.queue.push_back(Event::Handshake(HandshakeEvent {
+            dir,
+            part,
+            offset: 1 + HANDSHAKE_SIZE as u64,
+            length: HANDSHAKE_SIZE as u32,
+            time,
+            hello: None,
+            echo: Some(echo),
+        }));
+    }
+
+    fn drain(&mut self, dir: Direction, out: &mut Vec<Event>) {
+        out.extend(self.queue.drain(..));
+        let time = self.sides[dir.idx()].time;
+        while let Some(ev) = self.sides[dir.idx()].chunks.next_event() {
+            let e = match ev {
+                ChunkEvent::Message(raw) => Event::Message(Box::new(self.message(dir, raw, time))),
+                ChunkEvent::Error(ChunkError {
+                    offset,
+                    expected,
+                    found,
+                }) => Event::Error(ErrorEvent {
+                    dir,
+                    offset,
+                    expected,
+                    found,
+                    time,
+                }),
+                ChunkEvent::Note(note) => Event::Note(NoteEvent { dir, note, time }),
+            };
+            out.push(e);
+        }
+    }
+
+    fn message(&mut self, dir: Direction, raw: RawMessage, time: f64) -> MessageEvent {
+        let side = &mut self.sides[dir.idx()];
+        let index = side.index;
+        side.index += 1;
+        let len = raw.payload.len();
+        let data = match raw.type_id {
+            message::MSG_AUDIO | message::MSG_VIDEO if len > CONTIGUOUS_UP_TO => raw
+                .payload
+                .prefix(MEDIA_PREFIX.max(raw.payload.pieces().first().map_or(0, |p| p.len()))),
+            _ => raw.payload.contiguous(),
+        };
+        let (body, mut body_error) = Body::decode(raw.type_id, &data, raw.length, raw.timestamp);
+        if !raw.complete && body_error.is_some() {
+            // A truncated body naturally fails to decode; the chunk layer already said why.
+            body_error = body_error.map(|mut e| {
+                e.found.push_str(" (the message is incomplete)");
+                e
+            });
+        }
+        drop(data);
+        let reply_to = self.track(dir, &raw, &body);
+        let stream_name = self.ctx.stream_name(raw.stream_id).map(str::to_string);
+        MessageEvent {
+            dir,
+            index,
+            time,
+            raw,
+            body,
+            body_error,
+            reply_to,
+            stream_name,
+        }
+    }
+
+    /// Updates the connection context; returns the command a reply answers.
+    fn track(&mut self, dir: Direction, raw: &RawMessage, body: &Body) -> Option<String> {
+        let d = dir.idx();
+        match body {
+            Body::WindowAckSize(w) => self.ctx.window[d] = Some(*w),
+            Body::Ack(a) => {
+                self.ctx.last_ack[d] = Some(*a);
+                self.ctx.acks[d] += 1;
+            }
+            Body::SetPeerBandwidth { size, .. } => self.ctx.peer_bandwidth[d] = Some(*size),
+            Body::Command(c) => {
+                let tid = c
+                    .transaction_id
+                    .filter(|t| *t > 0.0 && t.fract() == 0.0 && *t < 1e15);
+                match &c.info {
+                    CommandInfo::Connect(conn) => {
+                        self.ctx.app = conn.app.clone();
+                        self.ctx.tc_url = conn.tc_url.clone();
+                    }
+                    CommandInfo::Publish { name: Some(n), .. } => {
+                        self.ctx.streams.push((raw.stream_id, n.clone(), "publish"))
+                    }
+                    CommandInfo::Play { name: Some(n), .. } => {
+                        self.ctx.streams.push((raw.stream_id, n.clone(), "play"))
+                    }
+                    _ => {}
+                }
+                match &c.info {
+                    CommandInfo::Result { .. } | CommandInfo::Error(_) => {
+                        let asked =
+                            tid.and_then(|t| self.pending.remove(&(dir.reverse(), t as u64)));
+                        if let (
+                            Some("createStream"),
+                            CommandInfo::Result {
+                                number: Some(n), ..
+                            },
+                        ) = (asked.as_deref(), &c.info)
+                        {
+                            if *n >= 0.0 && *n <= u32::MAX as f64 {
+                                self.ctx.stream_ids.push(*n as u32);
+                            }
+                        }
+                        return asked;
+                    }
+                    _ => {
+                        if let Some(t) = tid {
+                            // Bound the table: a peer that never answers can't grow it forever.
+                            if self.pending.len() < 4096 {
+                                self.pending.insert((dir, t as u64), c.name.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+/// Metadata of a data message, if it is `onMetaData`.
+pub fn metadata_of(body: &Body) -> Option<&DataMessage> {
+    match body {
+        Body::Data(d) if d.metadata().is_some() => Some(d),
+        _ => None,
+    }
+}
+
+/// Decodes a connection given as two raw direction streams with no timing
+/// (`rtmpscope decode --c2s A --s2c B`).
+///
+/// Without capture times the order of events across directions is rebuilt
+/// from causality: C0+C1, then S0+S1+S2, then C2; after that the client's
+/// bytes are fed until it sends a command, then the server's until it sends
+/// one (a reply or onStatus), and so on. Events within a direction are always
+/// in stream order.
+pub fn decode_pair(c2s: Bytes, s2c: Bytes, out: &mut Vec<Event>) {
+    const STEP: usize = 512;
+    let mut s = Session::new();
+    let mut rest = [c2s, s2c];
+    let hs = 1 + HANDSHAKE_SIZE;
+    if rest[0].first() == Some(&RTMP_VERSION) {
+        feed_some(&mut s, &mut rest, Direction::ClientToServer, hs, out);
+        feed_some(
+            &mut s,
+            &mut rest,
+            Direction::ServerToClient,
+            hs + HANDSHAKE_SIZE,
+            out,
+        );
+        feed_some(
+            &mut s,
+            &mut rest,
+            Direction::ClientToServer,
+            HANDSHAKE_SIZE,
+            out,
+        );
+    }
+    let mut dir = Direction::ClientToServer;
+    while !(rest[0].is_empty() && rest[1].is_empty()) {
+        if rest[dir.idx()].is_empty() || feed_some(&mut s, &mut rest, dir, STEP, out) {
+            dir = dir.reverse();
+        }
+    }
+    s.finish(out);
+}
+
+/// Feeds up to `n` bytes of `dir`; returns whether a command message came out.
+fn feed_some(
+    s: &mut Session,
+    rest: &mut [Bytes; 2],
+    dir: Direction,
+    n: usize,
+    out: &mut Vec<Event>,
+) -> bool {
+    let r = &mut rest[dir.idx()];
+    if r.is_empty() {
+        return false;
+    }
+    let piece = r.split_to(n.min(r.len()));
+    let before = out.len();
+    s.feed(dir, piece, 0.0, out);
+    out[before..]
+        .iter()
+        .any(|e| matches!(e, Event::Message(m) if matches!(m.body, Body::Command(_))))
+}
