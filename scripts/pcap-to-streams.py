@@ -171,8 +171,12 @@ class Direction:
     def __init__(self):
         self.isn = None  # sequence number of the SYN
         self.segments = []  # (relative offset of the first payload byte, bytes)
+        self.fin = False
+        self.rst = False
 
     def add(self, seq, flags, payload):
+        self.fin |= bool(flags & TCP_FIN)
+        self.rst |= bool(flags & TCP_RST)
         if flags & TCP_SYN:
             self.isn = seq
             return
@@ -281,9 +285,11 @@ def main():
             with open("%s.%s" % (prefix, name), "wb") as f:
                 f.write(data)
             streams[name] = data
-        print("connection %d (SYN in frame %d): client %s, server %s: c2s %d bytes, s2c %d bytes" % (
+        def ending(d):
+            return "+".join(n for n, f in (("FIN", d.fin), ("RST", d.rst)) if f) or "no FIN/RST"
+        print("connection %d (SYN in frame %d): client %s, server %s: c2s %d bytes (%s), s2c %d bytes (%s)" % (
             conn.number, conn.first_frame, addr_str(*conn.client), addr_str(*conn.server),
-            len(streams["c2s"]), len(streams["s2c"])))
+            len(streams["c2s"]), ending(conn.c2s), len(streams["s2c"]), ending(conn.s2c)))
         if args.verify:
             # tshark numbers every TCP conversation it sees, with or without a
             # SYN, so map by the frame of the SYN rather than by our index.
