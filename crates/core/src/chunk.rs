@@ -750,7 +750,7 @@ impl ChunkDecoder {
         let mut note = None;
         let mut error = None;
         match h.fmt {
-            0 | 1 | 2 => {
+            0..=2 => {
                 if let Some(p) = st.partial.take() {
                     // A new message header while a message is incomplete: the
                     // old one is given up (its length exceeded what arrived).

@@ -480,7 +480,7 @@ impl DataMessage {
                     if !s.is_empty() {
                         s.push(' ');
                     }
-                    s.push_str(&shorten(&x.to_string_lossy().into_owned()));
+                    s.push_str(&shorten(&x.to_string_lossy()));
                 }
                 None => break,
             }

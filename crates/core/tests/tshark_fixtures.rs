@@ -181,7 +181,10 @@ fn check_fixture(name: &str) {
         let at = list.iter().position(|m| m.index == index).unwrap();
         let m = list.remove(at);
         // Prove the exception is what it claims: an extended timestamp and a continuation chunk.
-        assert!(m.raw.extended && m.raw.chunks > 1, "{name}: exception no longer applies: {why}");
+        assert!(
+            m.raw.extended && m.raw.chunks > 1,
+            "{name}: exception no longer applies: {why}"
+        );
     }
     let mut by_key: HashMap<(usize, String), Vec<&Row>> = HashMap::new();
     for r in &rows {
@@ -201,7 +204,10 @@ fn check_fixture(name: &str) {
         // Absolute timestamps when tshark only shows a raw extended delta.
         let mut last_ts: HashMap<u32, u64> = HashMap::new();
         for (m, r) in mine.iter().zip(theirs) {
-            let ctx = format!("{name} conn {} {} tsv line {} (our #{})", r.conn, r.dir, r.line, m.index);
+            let ctx = format!(
+                "{name} conn {} {} tsv line {} (our #{})",
+                r.conn, r.dir, r.line, m.index
+            );
             let raw = &m.raw;
             assert_eq!(raw.fmt, r.fmt, "{ctx}: fmt");
             assert_eq!(raw.csid, r.csid, "{ctx}: csid");
@@ -224,9 +230,16 @@ fn check_fixture(name: &str) {
                 let ours_name = match &m.body {
                     Body::Command(c) => c.name.clone(),
                     Body::Data(d) => d.name.clone().unwrap_or_default(),
-                    other => panic!("{ctx}: tshark sees command {} but we decoded {other:?}", r.command),
+                    other => panic!(
+                        "{ctx}: tshark sees command {} but we decoded {other:?}",
+                        r.command
+                    ),
                 };
-                assert_eq!(escape(ours_name.as_bytes(), true), r.command, "{ctx}: command");
+                assert_eq!(
+                    escape(ours_name.as_bytes(), true),
+                    r.command,
+                    "{ctx}: command"
+                );
             }
             if !r.strings.is_empty() {
                 let values = match &m.body {

@@ -27,6 +27,8 @@
 //! assert_eq!(values[2].value.to_string(), r#"{app: "live"}"#);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod amf0;
 pub mod amf3;
 mod display;
@@ -36,6 +38,7 @@ mod string;
 #[cfg(test)]
 mod testgen;
 
+pub use display::SUMMARY_LIMIT;
 pub use resolve::{Resolved, Resolver};
 pub use string::{AmfString, Escaped};
 

@@ -354,16 +354,16 @@ pub(crate) mod tests {
         assert_eq!((c.width, c.height), (Some(426), Some(240)));
     }
 
+    // `... size=1280x720 ... -c:v libx265 -x265-params info=0:high-tier=1:level-idc=5.1
+    //  -pix_fmt yuv420p10le -f mp4`: ffprobe Main 10, level 153, 1280x720, yuv420p10le.
+    pub(crate) const HVCC_720P10_HIGH_TIER: &str =
+        "01222000000090000000000099f000fcfdfafa00000f03200001001840010c01ffff2220000003009000
+         00030000030099959809210001002b420101222000000300900000030000030099a00280802d1365959a
+         4932bc05a0200000030020000003032122000100074401c172b46240";
+
     #[test]
     fn high_tier_main_10_level_5_1() {
-        // `... size=1280x720 ... -c:v libx265 -x265-params info=0:high-tier=1:level-idc=5.1
-        //  -pix_fmt yuv420p10le -f mp4`: ffprobe Main 10, level 153, 1280x720, yuv420p10le.
-        let c = parse_config(&hex(
-            "01222000000090000000000099f000fcfdfafa00000f03200001001840010c01ffff2220000003009000
-             00030000030099959809210001002b420101222000000300900000030000030099a00280802d1365959a
-             4932bc05a0200000030020000003032122000100074401c172b46240",
-        ))
-        .unwrap();
+        let c = parse_config(&hex(HVCC_720P10_HIGH_TIER)).unwrap();
         assert_eq!(c.profile, "Main 10");
         assert_eq!(c.tier, "High");
         assert_eq!(c.level, "5.1");

@@ -142,18 +142,29 @@ impl VideoConfig {
             s.push_str(&format!("{w}x{h} "));
         }
         let (profile, level, tier, depth) = match self {
-            VideoConfig::Avc(c) => (c.profile.to_string(), &c.level, "Main", c.bit_depth),
-            VideoConfig::Hevc(c) => (c.profile.to_string(), &c.level, c.tier, Some(c.bit_depth)),
-            VideoConfig::Av1(c) => (c.profile.to_string(), &c.level, c.tier, Some(c.bit_depth)),
+            VideoConfig::Avc(c) => (c.profile.to_string(), &c.level, None, c.bit_depth),
+            VideoConfig::Hevc(c) => (
+                c.profile.to_string(),
+                &c.level,
+                Some(c.tier),
+                Some(c.bit_depth),
+            ),
+            VideoConfig::Av1(c) => (
+                c.profile.to_string(),
+                &c.level,
+                Some(c.tier),
+                Some(c.bit_depth),
+            ),
             VideoConfig::Vp(c) => (
                 format!("profile {}", c.profile),
                 &c.level,
-                "Main",
+                None,
                 Some(c.bit_depth),
             ),
         };
         s.push_str(&format!("{profile} L{level}"));
-        if tier == "High" {
+        // Main tier is the default and goes unsaid, as encoders print it.
+        if tier == Some("High") {
             s.push_str(" High tier");
         }
         if let Some(d) = depth.filter(|d| *d > 8) {
@@ -907,6 +918,17 @@ mod tests {
     }
 
     #[test]
+    fn enhanced_hevc_summary_names_high_tier_and_bit_depth() {
+        let mut d = hex("9068766331");
+        d.extend(hex(crate::media::hevc::tests::HVCC_720P10_HIGH_TIER));
+        let t = parse_video(&d, d.len()).unwrap();
+        assert_eq!(
+            t.summary(),
+            "HEVC (hvc1) sequence start 1280x720 Main 10 L5.1 High tier 10-bit"
+        );
+    }
+
+    #[test]
     fn enhanced_hevc_coded_frames_carry_cts_and_nal_types() {
         let t = parse_video(&hex("916876633100002800000010 2601af"), 100).unwrap();
         assert_eq!(t.composition_time, Some(40));
@@ -1119,7 +1141,39 @@ mod proptests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn mutated_real_sequence_headers_never_panic(
+            which in 0usize..4,
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+            cut in any::<usize>(),
+        ) {
+            let mut d = crate::media::testutil::hex(match which {
+                0 => tests_vectors::AVC_SEQ_320,
+                1 => tests_vectors::HEVC_SEQ,
+                2 => tests_vectors::AV1_SEQ,
+                _ => tests_vectors::AAC_SEQ,
+            });
+            // Keep the first byte so the codec-specific path is taken.
+            for (at, x) in flips {
+                let i = 1 + at % (d.len() - 1);
+                d[i] ^= x;
+            }
+            let len = d.len();
+            let cut = 1 + cut % len;
+            let _ = parse_video(&d[..cut], len).unwrap().summary();
+            let _ = parse_video(&d, len).unwrap().summary();
+            let _ = parse_audio(&d, len).unwrap().summary();
+        }
+    }
+
     mod tests_vectors {
+        pub(super) const HEVC_SEQ: &str = "9068766331 01016000000090000000000078f000fcfdf8f800000f03
+            200001001840010c01ffff016000000300900000030000030078959809
+            210001002a420101016000000300900000030000030078a003c08010e596566924caf0168080000003008000000c84
+            22000100074401c172b46240";
+        pub(super) const AV1_SEQ: &str = "906176303181040c000a0b00000024cfa70dbfff3008";
+        pub(super) const AAC_SEQ: &str = "af00121056e500";
         pub(super) const AVC_SEQ_320: &str = "17000000000164000dffe100196764000dacd94141fb011000000300100000030320f142996001000668ebe3cb22c0fdf8f800";
     }
 }

@@ -568,6 +568,29 @@ fn fixed(mut v: Value) -> Value {
     v
 }
 
+/// Random bytes, or a valid encoding with a few bytes changed.
+fn hostile() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..512),
+        (
+            amf0_value().prop_map(fixed),
+            proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        )
+            .prop_map(|(v, edits)| {
+                let mut buf = {
+                    let mut b = Vec::new();
+                    encode(&v, &mut b).unwrap();
+                    b
+                };
+                for (i, b) in edits {
+                    let i = i.index(buf.len());
+                    buf[i] = b;
+                }
+                buf
+            }),
+    ]
+}
+
 proptest! {
     #[test]
     fn encoded_values_decode_to_themselves(v in amf0_value().prop_map(fixed)) {
@@ -596,7 +619,7 @@ proptest! {
     }
 
     #[test]
-    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+    fn hostile_bytes_never_panic(bytes in hostile()) {
         let (values, err) = decode_all(&bytes);
         if let Some(e) = err {
             prop_assert!(e.offset <= bytes.len() as u64);
@@ -609,9 +632,7 @@ proptest! {
     }
 
     #[test]
-    fn decoded_random_bytes_reencode_to_equal_values(
-        bytes in proptest::collection::vec(any::<u8>(), 0..512),
-    ) {
+    fn decoded_hostile_bytes_reencode_to_equal_values(bytes in hostile()) {
         let (nodes, _) = decode_all(&bytes);
         let values: Vec<Value> = nodes.into_iter().map(|n| n.value).collect();
         let mut first = Vec::new();

@@ -1,0 +1,1 @@
+//! rtmpscope-capture: captures in, byte streams out (being written).
