@@ -77,7 +77,7 @@ pub fn write_event(out: &mut String, ev: &Event, verbose: bool) {
             }
         }
         Event::Note(n) => {
-            let _ = write!(out, "{} {:>9}  note: ", arrow(n.dir), note_offset(&n.note));
+            let _ = write!(out, "{} {:>9}  note: ", arrow(n.dir), n.note.offset());
             let _ = match &n.note {
                 ChunkNote::ExtendedTimestampOmitted { csid, .. } => write!(
                     out,
@@ -121,16 +121,6 @@ pub fn write_event(out: &mut String, ev: &Event, verbose: bool) {
                 g.length
             );
         }
-    }
-}
-
-fn note_offset(n: &ChunkNote) -> u64 {
-    match n {
-        ChunkNote::ExtendedTimestampOmitted { offset, .. }
-        | ChunkNote::AmbiguousDelta { offset, .. }
-        | ChunkNote::Resynchronised { offset, .. }
-        | ChunkNote::ChunkSize { offset, .. }
-        | ChunkNote::Aborted { offset, .. } => *offset,
     }
 }
 

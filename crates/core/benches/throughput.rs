@@ -35,8 +35,8 @@ const MSG_SET_CHUNK_SIZE: u8 = 1;
 
 /// The streams `scripts/make-bench-data.sh` writes: (group name, file name).
 const STREAMS: [(&str, &str); 2] = [
-    ("large_720p_18mbit", "c2s-720p.bin"),
-    ("small_240p", "c2s-240p.bin"),
+    ("large_720p_18M", "publish-720p-18M.c2s"),
+    ("small_240p", "publish-240p.c2s"),
 ];
 
 /// What a decoder saw of one message; compared across decoders.
@@ -263,13 +263,14 @@ fn check(name: &str, stream: &str, reference: &[Seen], other: &[Seen]) {
         other.len(),
         reference.len()
     );
-    let timestamps = reference
-        .iter()
-        .zip(other)
-        .filter(|(a, b)| a.timestamp != b.timestamp)
-        .count();
-    if timestamps > 0 {
-        println!("{stream}: {name} reads {timestamps} timestamp(s) differently from rtmpscope");
+    let differ = |i: &usize| reference[*i].timestamp != other[*i].timestamp;
+    let timestamps = (0..reference.len()).filter(differ).count();
+    if let Some(i) = (0..reference.len()).find(differ) {
+        println!(
+            "{stream}: {name} reads {timestamps} timestamp(s) differently from rtmpscope, \
+             the first at message {i}: {:?} vs {:?}",
+            other[i], reference[i]
+        );
     }
 }
 
@@ -298,9 +299,9 @@ fn bench_stream(c: &mut Criterion, group_name: &str, input: &Input) {
     );
 
     let mut group = c.benchmark_group(group_name);
-    // One iteration decodes a whole capture (milliseconds to seconds), so
+    // One iteration decodes a whole capture (up to tens of milliseconds), so
     // criterion's linear sampling would need far more time than it is given.
-    group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    group.sampling_mode(SamplingMode::Flat).sample_size(50);
 
     let mut buf = vec![0u8; PIECE];
     group.throughput(Throughput::Bytes(input.whole_len as u64));

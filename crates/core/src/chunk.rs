@@ -261,6 +261,7 @@ pub struct ChunkError {
 
 /// A note about how the peer chunks, worth showing but not an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
 pub enum ChunkNote {
     /// A type-3 chunk after an extended header did not repeat the extended field.
     ExtendedTimestampOmitted {
@@ -305,6 +306,19 @@ pub enum ChunkNote {
         /// Bytes of it that had arrived.
         discarded: u32,
     },
+}
+
+impl ChunkNote {
+    /// Offset of the chunk or message the note is about.
+    pub fn offset(&self) -> u64 {
+        match self {
+            ChunkNote::ExtendedTimestampOmitted { offset, .. }
+            | ChunkNote::AmbiguousDelta { offset, .. }
+            | ChunkNote::Resynchronised { offset, .. }
+            | ChunkNote::ChunkSize { offset, .. }
+            | ChunkNote::Aborted { offset, .. } => *offset,
+        }
+    }
 }
 
 /// What a [`ChunkDecoder`] yields.

@@ -38,29 +38,41 @@ impl Status {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Connect {
     /// Application name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
     /// Server URL (`rtmp://host/app`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tc_url: Option<String>,
     /// Client's Flash version string (`FMLE/3.0 (compatible; Lavf…)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub flash_ver: Option<String>,
     /// SWF URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub swf_url: Option<String>,
     /// Page URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub page_url: Option<String>,
     /// `nonprivate` for FMLE-style publishers.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// 0 for AMF0, 3 for AMF3.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub object_encoding: Option<f64>,
     /// Capabilities bit field.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<f64>,
     /// Supported audio codecs bit field.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub audio_codecs: Option<f64>,
     /// Supported video codecs bit field.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub video_codecs: Option<f64>,
     /// Enhanced RTMP: codecs the client supports (FourCCs, `*` for any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fourcc_list: Vec<String>,
     /// Enhanced RTMP: extended capabilities bit field.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub caps_ex: Option<f64>,
 }
 

@@ -147,12 +147,21 @@ pub fn write_event(out: &mut String, session: u64, ev: &Event) {
         Event::Message(m) => write_message(out, session, m),
         Event::Note(n) => {
             let mut o = Obj::new(out);
+            // The note's own fields (its name under "note", offset, …) are flattened in.
+            let body = serde_json::to_string(&n.note).unwrap_or_else(|_| "{}".into());
             o.str("kind", "note")
                 .int("session", session)
                 .str("dir", n.dir.as_str())
-                .num("time", n.time)
-                .serde("note", &n.note)
-                .end();
+                .num("time", n.time);
+            o.end();
+            if let (Some(b), Some(stripped)) = (body.strip_prefix('{'), out.strip_suffix('}')) {
+                let mut joined = stripped.to_string();
+                if b != "}" {
+                    joined.push(',');
+                }
+                joined.push_str(b);
+                *out = joined;
+            }
         }
         Event::Error(e) => {
             let mut o = Obj::new(out);

@@ -54,7 +54,14 @@ fn rechunk(msgs: &[Msg], chunk_size: u32, picks: &[u8], repeat_ext: bool) -> Vec
     let mut enc = ChunkEncoder::new(128);
     enc.repeat_extended = repeat_ext;
     let mut wire = Vec::new();
-    enc.write(&mut wire, 2, MSG_SET_CHUNK_SIZE, 0, 0, &chunk_size.to_be_bytes());
+    enc.write(
+        &mut wire,
+        2,
+        MSG_SET_CHUNK_SIZE,
+        0,
+        0,
+        &chunk_size.to_be_bytes(),
+    );
     enc.set_chunk_size(chunk_size);
     let mut queues: Vec<(u32, VecDeque<Vec<u8>>)> = Vec::new();
     for m in msgs {

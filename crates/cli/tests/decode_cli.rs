@@ -1,0 +1,158 @@
+//! `rtmpscope decode` end to end: the real binary on real captures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+}
+
+fn rtmpscope(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rtmpscope"))
+        .args(args)
+        .output()
+        .expect("run rtmpscope");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+        .collect()
+}
+
+/// Rows of the tshark reference for one direction.
+fn tshark_rows(name: &str, dir: &str) -> usize {
+    let text = std::fs::read_to_string(fixture(&format!("{name}.tshark.tsv"))).unwrap();
+    text.lines()
+        .skip(1)
+        .filter(|l| l.split('\t').nth(2) == Some(dir))
+        .count()
+}
+
+#[test]
+fn json_reports_every_message_of_a_real_publish() {
+    let c2s = fixture("ffmpeg-publish.c2s");
+    let s2c = fixture("ffmpeg-publish.s2c");
+    let (code, out, err) = rtmpscope(&[
+        "decode",
+        "--json",
+        "--c2s",
+        c2s.to_str().unwrap(),
+        "--s2c",
+        s2c.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["kind"], "session");
+    let msgs: Vec<_> = lines.iter().filter(|l| l["kind"] == "message").collect();
+    for dir in ["c2s", "s2c"] {
+        let n = msgs.iter().filter(|m| m["dir"] == dir).count();
+        assert_eq!(
+            n,
+            tshark_rows("ffmpeg-publish", dir),
+            "{dir} message count vs tshark"
+        );
+    }
+    let hs: Vec<_> = lines.iter().filter(|l| l["kind"] == "handshake").collect();
+    assert_eq!(hs.len(), 4);
+    // ffmpeg's C1 carries version 9.0.124.2 and a digest at the bytes 8-11 position.
+    let c0c1 = hs.iter().find(|h| h["part"] == "C0C1").unwrap();
+    assert_eq!(c0c1["peer_version"], "9.0.124.2");
+    assert_eq!(c0c1["scheme"], "digest0");
+    assert_eq!(c0c1["digest_valid"], true);
+    let connect = msgs.iter().find(|m| m["command"] == "connect").unwrap();
+    assert_eq!(connect["offset"], 3073);
+    assert_eq!(connect["csid"], 3);
+    assert_eq!(connect["transaction_id"], 1);
+    assert_eq!(connect["values"][0]["app"], "live");
+    assert_eq!(
+        connect["values"][0]["flashVer"],
+        "FMLE/3.0 (compatible; Lavf59.27.100)"
+    );
+    let publish = msgs.iter().find(|m| m["command"] == "publish").unwrap();
+    assert_eq!(publish["stream"], "test");
+    assert_eq!(publish["publish_type"], "live");
+    let status = msgs
+        .iter()
+        .find(|m| m["status"]["code"] == "NetStream.Publish.Start")
+        .unwrap();
+    assert_eq!(status["dir"], "s2c");
+    assert_eq!(status["stream_name"], "test");
+    // The AVC sequence header: 320x240 as ffprobe reports for the fixture.
+    let avc = msgs
+        .iter()
+        .find(|m| m["type"] == 9 && m["summary"].as_str().unwrap().contains("sequence header"))
+        .unwrap();
+    assert_eq!(avc["video"]["config"]["width"], 320);
+    assert_eq!(avc["video"]["config"]["height"], 240);
+    let aac = msgs
+        .iter()
+        .find(|m| m["type"] == 8 && m["summary"].as_str().unwrap().contains("sequence header"))
+        .unwrap();
+    assert!(aac["summary"].as_str().unwrap().contains("44100 Hz"));
+    let sizes: Vec<_> = msgs
+        .iter()
+        .filter_map(|m| m["chunk_size"].as_u64())
+        .collect();
+    assert_eq!(sizes, vec![4096, 4096]);
+}
+
+#[test]
+fn text_output_has_one_line_per_event_and_totals() {
+    let c2s = fixture("ffmpeg-publish.c2s");
+    let s2c = fixture("ffmpeg-publish.s2c");
+    let (code, out, _) = rtmpscope(&[
+        "decode",
+        "--c2s",
+        c2s.to_str().unwrap(),
+        "--s2c",
+        s2c.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("connect app=live tcUrl=rtmp://127.0.0.1:19351/live"));
+    assert!(out.contains("onStatus NetStream.Publish.Start"));
+    let total = out.lines().last().unwrap();
+    let c2s_n = tshark_rows("ffmpeg-publish", "c2s");
+    assert!(
+        total.starts_with(&format!("-- {c2s_n} message(s) client to server")),
+        "{total}"
+    );
+}
+
+#[test]
+fn missing_input_is_a_usage_error() {
+    let (code, _, err) = rtmpscope(&["decode"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--c2s"), "{err}");
+}
+
+#[test]
+fn unreadable_file_names_the_file() {
+    let (code, _, err) = rtmpscope(&["decode", "--c2s", "/nonexistent/x.c2s"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/x.c2s"), "{err}");
+}
+
+#[test]
+fn garbage_input_gives_errors_not_a_crash() {
+    let dir = std::env::temp_dir().join(format!("rtmpscope-garbage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("garbage.c2s");
+    let mut data = vec![0x47u8, 0x45, 0x54, 0x20]; // "GET "
+    data.extend((0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    std::fs::write(&f, &data).unwrap();
+    let (code, out, _) = rtmpscope(&["decode", "--json", "--c2s", f.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let lines = json_lines(&out);
+    let err = lines.iter().find(|l| l["kind"] == "error").unwrap();
+    assert_eq!(err["offset"], 0);
+    assert!(err["found"].as_str().unwrap().contains("HTTP"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
