@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 export RTMPSCOPE_BENCH_DATA=${RTMPSCOPE_BENCH_DATA:-$PWD/bench-data}
 # Kept in step with STREAMS in crates/core/benches/throughput.rs.
-FILES=(c2s-720p.bin c2s-240p.bin)
+FILES=(publish-720p-18M.c2s publish-240p.c2s)
 
 missing=0
 for f in "${FILES[@]}"; do
@@ -53,7 +53,7 @@ for group, c in counts.items():
         continue
     print(f"{group}: {c['messages']} messages, {c['bytes'] / 1e6:.1f} MB, "
           f"{c['bytes'] / c['messages'] / 1e3:.2f} KB/message")
-    print(f"  {'name':<18}{'time ms':>10}{'GB/s':>9}{'M msg/s':>10}{'vs memcpy':>11}")
+    print(f"  {'name':<18}{'time us':>10}{'GB/s':>9}{'M msg/s':>10}{'vs memcpy':>11}")
     rows = {}
     for name in sorted(os.listdir(gdir), key=lambda n: ORDER.index(n) if n in ORDER else 99):
         new = os.path.join(gdir, name, "new")
@@ -70,7 +70,7 @@ for group, c in counts.items():
     for name, r in rows.items():
         ratio = f"{r['gbs'] / anchor['gbs']:.3f}" if anchor else "-"
         mps = "-" if name == "memcpy" else f"{r['mps']:.2f}"
-        print(f"  {name:<18}{r['ns'] / 1e6:>10.2f}{r['gbs']:>9.3f}{mps:>10}{ratio:>11}")
+        print(f"  {name:<18}{r['ns'] / 1e3:>10.1f}{r['gbs']:>9.3f}{mps:>10}{ratio:>11}")
     results[group] = rows
     print()
 

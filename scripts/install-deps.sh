@@ -10,21 +10,23 @@ set -euo pipefail
 
 PACKAGES=(
   ffmpeg                      # ffmpeg, ffprobe (libx264, native AAC encoder)
-  nginx                       # nginx-light is enough too, but this is the default flavour
+  nginx                       # the server the fixtures talk to
   libnginx-mod-rtmp           # /usr/lib/nginx/modules/ngx_rtmp_module.so
   tshark                      # independent RTMP decoder (rtmpt dissector)
   tcpdump                     # loopback captures
   rtmpdump                    # librtmp client
   gstreamer1.0-tools          # gst-launch-1.0, gst-inspect-1.0
   gstreamer1.0-plugins-base   # videotestsrc, audiotestsrc, audioconvert
-  gstreamer1.0-plugins-good   # flvmux
-  gstreamer1.0-plugins-bad    # rtmp2sink, h264parse, aacparse
+  gstreamer1.0-plugins-good   # flvmux, aacparse
+  gstreamer1.0-plugins-bad    # rtmp2sink, h264parse
   gstreamer1.0-plugins-ugly   # x264enc
   gstreamer1.0-libav          # avenc_aac
+  python3                     # the fixture scripts (standard library only)
+  iproute2                    # ss, to wait for listening ports
 )
 
 RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
-BINARIES=(ffmpeg ffprobe nginx tshark tcpdump rtmpdump gst-launch-1.0 gst-inspect-1.0 python3)
+BINARIES=(ffmpeg ffprobe nginx tshark tcpdump rtmpdump gst-launch-1.0 gst-inspect-1.0 python3 ss)
 GST_ELEMENTS=(videotestsrc audiotestsrc audioconvert flvmux rtmp2sink h264parse aacparse x264enc avenc_aac)
 
 all_present() {
@@ -89,15 +91,6 @@ fi
 echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
 
 apt-get install -y --no-install-recommends "${PACKAGES[@]}"
-
-# The nginx package starts a system nginx on port 80; the fixtures run their
-# own instance with their own config, so the system one is not needed. Stop it
-# only where systemd is not in charge (containers), and ignore failures.
-if ! command -v systemctl >/dev/null 2>&1 || [[ ! -d /run/systemd/system ]]; then
-  if [[ -f /run/nginx.pid ]]; then
-    kill "$(cat /run/nginx.pid)" 2>/dev/null || true
-  fi
-fi
 
 if ! all_present; then
   echo "install-deps: installed, but something is still missing:" >&2

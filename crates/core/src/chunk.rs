@@ -392,6 +392,14 @@ impl Streams {
         }
     }
 
+    fn get_ref(&self, csid: u32) -> Option<&StreamState> {
+        if csid < 64 {
+            self.low.get(csid as usize).filter(|s| s.known)
+        } else {
+            self.high.get(&csid)
+        }
+    }
+
     fn get(&mut self, csid: u32) -> Option<&mut StreamState> {
         if csid < 64 {
             self.low.get_mut(csid as usize).filter(|s| s.known)
@@ -453,6 +461,8 @@ pub struct ChunkDecoder {
     /// Stream offset of the first queued byte.
     pos: u64,
     chunk_size: u32,
+    /// False in a capture that started mid-stream until the chunk size is inferred.
+    chunk_size_known: bool,
     state: State,
     streams: Streams,
     limits: Limits,
@@ -488,6 +498,7 @@ impl ChunkDecoder {
             queued: 0,
             pos: offset,
             chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_size_known: true,
             state: State::Header,
             streams: Streams::new(),
             limits,
@@ -507,6 +518,7 @@ impl ChunkDecoder {
     pub fn mid_stream(offset: u64) -> Self {
         let mut d = Self::new(offset);
         d.state = State::Resync;
+        d.chunk_size_known = false;
         d
     }
 
@@ -748,7 +760,49 @@ impl ChunkDecoder {
                 HeaderRead::Need(_) => return Step::More,
             }
         };
+        if !self.chunk_size_known && !self.infer_for(&hdr, hlen) {
+            return Step::More;
+        }
         self.apply_header(hdr, hlen, peek4)
+    }
+
+    /// In a capture that started mid-stream, the first message longer than the
+    /// smallest common chunk size reveals the chunk size. Returns false when
+    /// more bytes are needed to tell.
+    fn infer_for(&mut self, h: &ChunkHeader, hlen: usize) -> bool {
+        let len = match (h.length, self.streams.get(h.csid)) {
+            (Some(l), _) => l,
+            (None, Some(st)) if st.partial.is_none() => st.length,
+            _ => return true,
+        };
+        if len <= DEFAULT_CHUNK_SIZE {
+            return true;
+        }
+        match self.infer_chunk_size(h, hlen, len) {
+            None => false,
+            Some(Some(c)) => {
+                self.chunk_size = c;
+                self.chunk_size_known = true;
+                true
+            }
+            Some(None) => {
+                self.assume_at_least(len);
+                true
+            }
+        }
+    }
+
+    /// With the chunk size still unknown, a message seen to fit in one chunk
+    /// means the size is at least its length: assume the most common size
+    /// that allows it until a longer message tells.
+    fn assume_at_least(&mut self, len: u32) {
+        if !self.chunk_size_known && self.chunk_size < len {
+            self.chunk_size = GUESSED_CHUNK_SIZES
+                .iter()
+                .copied()
+                .find(|&c| c >= len)
+                .unwrap_or(MAX_MESSAGE_LEN);
+        }
     }
 
     fn apply_header(&mut self, h: ChunkHeader, mut hlen: usize, peek4: Option<u32>) -> Step {
@@ -1019,6 +1073,7 @@ impl ChunkDecoder {
                 }
                 // Messages are at most 16 MiB, so any larger size behaves as 16 MiB.
                 self.chunk_size = size.min(MAX_MESSAGE_LEN);
+                self.chunk_size_known = true;
                 self.notes.push_back(ChunkEvent::Note(ChunkNote::ChunkSize {
                     offset: msg.offset,
                     size,
@@ -1068,36 +1123,130 @@ impl ChunkDecoder {
         got
     }
 
-    /// Judges whether a type-0 header starts at the front of the queue: it must
-    /// be plausible itself, and when its first chunk has fully arrived (within
-    /// [`RESYNC_LOOKAHEAD`]) the bytes after it must start a plausible header too.
-    /// `None` means more bytes are needed to decide.
+    /// Follows the chunks of a message whose header (`h`, `hlen` bytes, message
+    /// length `len`) starts `start` bytes into the queue, assuming chunk size
+    /// `c`: every continuation must be a type-3 header of the same chunk
+    /// stream, and what follows the message a plausible header. A type-2/3
+    /// header of the same stream after it is followed once more (`depth`).
+    fn verify_chain(
+        &self,
+        start: usize,
+        h: &ChunkHeader,
+        hlen: usize,
+        len: u32,
+        c: u32,
+        depth: u8,
+    ) -> Verdict {
+        let mut pos = start + hlen;
+        let mut left = len as usize;
+        let mut next = [0u8; MAX_HEADER_LEN + 4];
+        loop {
+            let take = left.min(c as usize);
+            pos += take;
+            left -= take;
+            if pos > start + RESYNC_LOOKAHEAD {
+                return Verdict::Unknown;
+            }
+            let n = self.peek_at(pos, &mut next);
+            let (h2, l2) = match ChunkHeader::parse(&next[..n]) {
+                HeaderRead::Done(h2, l2) => (h2, l2),
+                HeaderRead::Need(_) => return Verdict::NeedMore,
+            };
+            if left > 0 {
+                if h2.fmt != 3 || h2.csid != h.csid {
+                    return Verdict::No;
+                }
+                // A repeated extended timestamp rides on the continuation.
+                let rep = h.extended && read4(&next[l2..n]) == Some(h.timestamp);
+                pos += l2 + if rep { 4 } else { 0 };
+                continue;
+            }
+            return match h2.fmt {
+                0 | 1 if plausible_header(&h2).is_some() => Verdict::Yes,
+                0 | 1 => Verdict::No,
+                // After a type-0 header (stream id checked too) that is enough.
+                _ if h2.csid == h.csid && h.fmt == 0 => Verdict::Yes,
+                _ if h2.csid == h.csid && depth > 0 => {
+                    self.verify_chain(pos, &h2, l2, len, c, depth - 1)
+                }
+                _ if self.streams.get_ref(h2.csid).is_some() && h2.csid != h.csid => Verdict::Yes,
+                _ => Verdict::No,
+            };
+        }
+    }
+
+    /// Picks the chunk size under which the message at the front verifies,
+    /// when the chunk size is unknown. `None`: more bytes are needed.
+    fn infer_chunk_size(&self, h: &ChunkHeader, hlen: usize, len: u32) -> Option<Option<u32>> {
+        let mut need_more = false;
+        for &c in GUESSED_CHUNK_SIZES.iter().filter(|&&c| c < len) {
+            match self.verify_chain(0, h, hlen, len, c, 1) {
+                Verdict::Yes => return Some(Some(c)),
+                Verdict::NeedMore => need_more = true,
+                Verdict::No | Verdict::Unknown => {}
+            }
+        }
+        // A message no larger than every guess fits in one chunk whatever the size is.
+        if self.verify_chain(0, h, hlen, len, u32::MAX, 1) == Verdict::Yes {
+            return Some(None);
+        }
+        if need_more && !self.at_end {
+            None
+        } else {
+            Some(None)
+        }
+    }
+
+    /// Judges whether a chunk header starts at the front of the queue: a
+    /// plausible type-0 or type-1 header, or a type-2/3 header on a chunk
+    /// stream whose state survived (after a gap), whose chunks and the header
+    /// after them verify (see [`Self::verify_chain`]). When the chunk size is
+    /// unknown (a capture that started mid-stream) the sizes real peers use
+    /// are tried and the one that verifies is adopted. `None`: more bytes needed.
     fn candidate_at_front(&mut self) -> Option<bool> {
         let got = self.peek_into_scratch(MAX_HEADER_LEN + 4);
         let buf = self.scratch;
-        if let HeaderRead::Need(_) = ChunkHeader::parse(&buf[..got]) {
-            return if self.at_end { Some(false) } else { None };
-        }
-        let Some((h, hlen)) = plausible_fmt0(&buf[..got]) else {
-            return Some(false);
+        let (h, hlen) = match ChunkHeader::parse(&buf[..got]) {
+            HeaderRead::Need(_) => return if self.at_end { Some(false) } else { None },
+            HeaderRead::Done(h, l) => (h, l),
         };
-        let len = h.length.unwrap_or(0).min(self.chunk_size) as usize;
-        let next_at = hlen + len;
-        if next_at > RESYNC_LOOKAHEAD {
-            return Some(true);
+        let len = match h.fmt {
+            0 | 1 => match plausible_header(&h) {
+                Some(len) => len,
+                None => return Some(false),
+            },
+            _ => match self.streams.get(h.csid) {
+                Some(st) if st.partial.is_none() => st.length,
+                _ => return Some(false),
+            },
+        };
+        if !self.chunk_size_known {
+            for &c in GUESSED_CHUNK_SIZES.iter().filter(|&&c| c < len) {
+                match self.verify_chain(0, &h, hlen, len, c, 1) {
+                    Verdict::Yes => {
+                        self.chunk_size = c;
+                        self.chunk_size_known = true;
+                        return Some(true);
+                    }
+                    Verdict::NeedMore if !self.at_end => return None,
+                    _ => {}
+                }
+            }
         }
-        let mut next = [0u8; MAX_HEADER_LEN];
-        let n = self.peek_at(next_at, &mut next);
-        if n == 0 {
-            return if self.at_end { Some(true) } else { None };
-        }
-        match ChunkHeader::parse(&next[..n]) {
-            HeaderRead::Done(h2, _) => Some(match h2.fmt {
-                0 => plausible_fmt0(&next[..n]).is_some(),
-                _ => h2.csid == h.csid || self.streams.get(h2.csid).is_some(),
-            }),
-            HeaderRead::Need(_) if self.at_end => Some(true),
-            HeaderRead::Need(_) => None,
+        let c = if self.chunk_size_known {
+            self.chunk_size
+        } else {
+            u32::MAX
+        };
+        match self.verify_chain(0, &h, hlen, len, c, 1) {
+            Verdict::Yes => {
+                self.assume_at_least(len);
+                Some(true)
+            }
+            Verdict::No => Some(false),
+            Verdict::NeedMore if !self.at_end => None,
+            // Unconfirmable (too far, or the input ended): trust a type-0 header alone.
+            Verdict::NeedMore | Verdict::Unknown => Some(h.fmt == 0),
         }
     }
 
@@ -1129,7 +1278,11 @@ impl ChunkDecoder {
 }
 
 /// How far ahead the resynchronisation scan looks for a second header.
-const RESYNC_LOOKAHEAD: usize = 64 * 1024;
+const RESYNC_LOOKAHEAD: usize = 256 * 1024;
+
+/// Chunk sizes tried, most common first, when a capture starts mid-stream:
+/// the default and what ffmpeg, OBS, nginx-rtmp, SRS and GStreamer set.
+const GUESSED_CHUNK_SIZES: [u32; 8] = [4096, 128, 60_000, 65_536, 1024, 4000, 8192, 131_072];
 
 enum Step {
     Event(ChunkEvent),
@@ -1137,24 +1290,37 @@ enum Step {
     Continue,
 }
 
+/// What following a candidate's chunks showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Yes,
+    No,
+    NeedMore,
+    /// Too far ahead to check.
+    Unknown,
+}
+
 fn read4(b: &[u8]) -> Option<u32> {
     b.get(..4)
         .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-/// The header at the start of `b`, if it is a type-0 header a real peer could have sent.
-fn plausible_fmt0(b: &[u8]) -> Option<(ChunkHeader, usize)> {
-    let HeaderRead::Done(h, hlen) = ChunkHeader::parse(b) else {
-        return None;
-    };
-    let (t, l, sid) = (h.type_id?, h.length?, h.stream_id?);
-    if h.fmt != 0 || h.csid < 2 || !known_type(t) || sid > 0xFFFF || l == 0 {
+/// The message length of a type-0 or type-1 header a real peer could have sent.
+fn plausible_header(h: &ChunkHeader) -> Option<u32> {
+    let (t, l) = (h.type_id?, h.length?);
+    if h.csid < 2 || !known_type(t) || l == 0 {
         return None;
     }
     let control = matches!(t, 1..=6);
     // Chunk stream 2 carries protocol control only, and that always on stream 0 (§5.4, §6.2).
-    if (h.csid == 2 && !control) || (control && sid != 0) {
+    if (h.csid == 2 && !control) || (control && h.stream_id.is_some_and(|s| s != 0)) {
         return None;
+    }
+    match h.fmt {
+        0 if h.stream_id? > 0xFFFF => return None,
+        // A type-1 delta is small in real streams (frame and packet durations).
+        1 if h.timestamp > 60_000 => return None,
+        _ => {}
     }
     let ok = match t {
         1..=3 | 5 => l == 4,
@@ -1162,7 +1328,7 @@ fn plausible_fmt0(b: &[u8]) -> Option<(ChunkHeader, usize)> {
         4 => (2..=64).contains(&l),
         _ => true,
     };
-    ok.then_some((h, hlen))
+    ok.then_some(l)
 }
 
 /// Writes messages as chunks, choosing the smallest header like real peers do.

@@ -228,7 +228,16 @@ pub struct Context {
     pub peer_bandwidth: [Option<u32>; 2],
 }
 
+/// Entries kept in each of the context's lists: a hostile peer can't grow them further.
+const MAX_TRACKED: usize = 1024;
+
 impl Context {
+    fn add_stream(&mut self, id: u32, name: &str, how: &'static str) {
+        if self.streams.len() < MAX_TRACKED {
+            self.streams.push((id, name.to_string(), how));
+        }
+    }
+
     /// The stream name for a stream id, if publish/play named it.
     pub fn stream_name(&self, id: u32) -> Option<&str> {
         self.streams
@@ -269,7 +278,7 @@ impl Default for Session {
 /// audio/video messages are decoded from a prefix (their headers are at the start).
 const CONTIGUOUS_UP_TO: usize = 8192;
 /// Prefix of a large media message handed to the media parser.
-const MEDIA_PREFIX: usize = 512;
+const MEDIA_PREFIX: usize = 1024;
 
 impl Session {
     /// A session that starts with the handshake.
@@ -520,9 +529,11 @@ impl Session {
         side.index += 1;
         let len = raw.payload.len();
         let data = match raw.type_id {
-            message::MSG_AUDIO | message::MSG_VIDEO if len > CONTIGUOUS_UP_TO => raw
-                .payload
-                .prefix(MEDIA_PREFIX.max(raw.payload.pieces().first().map_or(0, |p| p.len()))),
+            // A fixed-length prefix (borrowed when the first chunk is that long), so
+            // that what is decoded never depends on how the input was split.
+            message::MSG_AUDIO | message::MSG_VIDEO if len > CONTIGUOUS_UP_TO => {
+                raw.payload.prefix(MEDIA_PREFIX)
+            }
             _ => raw.payload.contiguous(),
         };
         let (body, mut body_error) = Body::decode(raw.type_id, &data, raw.length, raw.timestamp);
@@ -568,10 +579,10 @@ impl Session {
                         self.ctx.tc_url = conn.tc_url.clone();
                     }
                     CommandInfo::Publish { name: Some(n), .. } => {
-                        self.ctx.streams.push((raw.stream_id, n.clone(), "publish"))
+                        self.ctx.add_stream(raw.stream_id, n, "publish")
                     }
                     CommandInfo::Play { name: Some(n), .. } => {
-                        self.ctx.streams.push((raw.stream_id, n.clone(), "play"))
+                        self.ctx.add_stream(raw.stream_id, n, "play")
                     }
                     _ => {}
                 }
@@ -586,7 +597,10 @@ impl Session {
                             },
                         ) = (asked.as_deref(), &c.info)
                         {
-                            if *n >= 0.0 && *n <= u32::MAX as f64 {
+                            if *n >= 0.0
+                                && *n <= u32::MAX as f64
+                                && self.ctx.stream_ids.len() < MAX_TRACKED
+                            {
                                 self.ctx.stream_ids.push(*n as u32);
                             }
                         }
@@ -595,7 +609,7 @@ impl Session {
                     _ => {
                         if let Some(t) = tid {
                             // Bound the table: a peer that never answers can't grow it forever.
-                            if self.pending.len() < 4096 {
+                            if self.pending.len() < MAX_TRACKED {
                                 self.pending.insert((dir, t as u64), c.name.clone());
                             }
                         }

@@ -1,0 +1,190 @@
+//! A session fed the same real bytes in one piece or in random splits yields
+//! identical events; handshake edge cases are reported, not fatal.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use rtmpscope_core::session::{Direction, Event, Session};
+
+fn read(name: &str) -> Bytes {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name);
+    Bytes::from(std::fs::read(p).unwrap())
+}
+
+/// Feeds the handshakes in protocol order, then each direction in the given pieces.
+fn run(c2s: &Bytes, s2c: &Bytes, c_cuts: &[usize], s_cuts: &[usize]) -> Vec<Event> {
+    let mut s = Session::new();
+    let mut out = Vec::new();
+    let feed = |s: &mut Session, dir, data: &Bytes, cuts: &[usize], out: &mut Vec<Event>| {
+        let mut start = 0;
+        for &c in cuts.iter().chain(std::iter::once(&data.len())) {
+            let c = c.clamp(start, data.len());
+            s.feed(dir, data.slice(start..c), 1.5, out);
+            start = c;
+        }
+    };
+    feed(
+        &mut s,
+        Direction::ServerToClient,
+        &s2c.slice(..3073),
+        &[],
+        &mut out,
+    );
+    feed(&mut s, Direction::ClientToServer, c2s, c_cuts, &mut out);
+    feed(
+        &mut s,
+        Direction::ServerToClient,
+        &s2c.slice(3073..),
+        s_cuts,
+        &mut out,
+    );
+    s.finish(&mut out);
+    out
+}
+
+fn cuts(v: Vec<prop::sample::Index>, len: usize) -> Vec<usize> {
+    let mut c: Vec<usize> = v.into_iter().map(|i| i.index(len + 1)).collect();
+    c.sort_unstable();
+    c
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn any_split_of_a_real_session_gives_identical_events(
+        name in prop::sample::select(&["ffmpeg-publish", "gst-publish", "rtmpdump-play", "publish-denied"][..]),
+        c in prop::collection::vec(any::<prop::sample::Index>(), 0..200),
+        s in prop::collection::vec(any::<prop::sample::Index>(), 0..50),
+    ) {
+        let c2s = read(&format!("{name}.c2s"));
+        let s2c = read(&format!("{name}.s2c"));
+        let whole = run(&c2s, &s2c, &[], &[]);
+        let split = run(&c2s, &s2c, &cuts(c, c2s.len()), &cuts(s, s2c.len() - 3073));
+        prop_assert_eq!(whole.len(), split.len());
+        if let Some(i) = (0..whole.len()).find(|&i| whole[i] != split[i]) {
+            prop_assert!(false, "event {} differs:\n{:?}\n{:?}", i, whole[i], split[i]);
+        }
+    }
+}
+
+#[test]
+fn byte_by_byte_feeding_gives_identical_events() {
+    let c2s = read("ffmpeg-publish.c2s");
+    let s2c = read("ffmpeg-publish.s2c");
+    let every: Vec<usize> = (1..c2s.len()).collect();
+    let whole = run(&c2s, &s2c, &[], &[]);
+    let bytewise = run(&c2s, &s2c, &every, &[]);
+    assert_eq!(whole.len(), bytewise.len());
+    assert!(whole == bytewise, "byte-by-byte feeding changed an event");
+    let messages = whole
+        .iter()
+        .filter(|e| matches!(e, Event::Message(_)))
+        .count();
+    assert!(messages > 200);
+}
+
+#[test]
+fn truncated_handshake_is_reported_with_its_length() {
+    let mut s = Session::new();
+    let mut out = Vec::new();
+    s.feed(
+        Direction::ClientToServer,
+        Bytes::from(vec![3u8; 700]),
+        0.0,
+        &mut out,
+    );
+    s.finish(&mut out);
+    let Some(Event::Error(e)) = out.last() else {
+        panic!("{out:?}");
+    };
+    assert_eq!(e.offset, 0);
+    assert!(e.expected.contains("1537 bytes of C0+C1"), "{e:?}");
+    assert!(e.found.contains("700 byte(s)"), "{e:?}");
+}
+
+#[test]
+fn wrong_version_is_reported_and_the_chunk_stream_still_decoded() {
+    let c2s = read("ffmpeg-publish.c2s");
+    let mut bad = c2s.to_vec();
+    bad[0] = 9;
+    let mut s = Session::new();
+    let mut out = Vec::new();
+    s.feed(Direction::ClientToServer, Bytes::from(bad), 0.0, &mut out);
+    let err = out
+        .iter()
+        .find_map(|e| match e {
+            Event::Error(e) => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(err.offset, 0);
+    assert!(err.found.starts_with("0x09"), "{err:?}");
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Event::Message(m) if m.index == 0 && m.raw.offset == 3073)));
+}
+
+#[test]
+fn tls_and_rtmpe_are_recognised_and_not_decoded() {
+    for (first, word) in [(0x16u8, "TLS"), (6, "RTMPE")] {
+        let mut data = vec![first];
+        data.extend(vec![0u8; 5000]);
+        let mut s = Session::new();
+        let mut out = Vec::new();
+        s.feed(Direction::ClientToServer, Bytes::from(data), 0.0, &mut out);
+        s.finish(&mut out);
+        assert!(
+            out.iter()
+                .any(|e| matches!(e, Event::Error(x) if x.found.contains(word))),
+            "{word}"
+        );
+        assert!(!out.iter().any(|e| matches!(e, Event::Message(_))));
+    }
+}
+
+#[test]
+fn mid_stream_session_finds_the_chunk_stream() {
+    let c2s = read("ffmpeg-publish.c2s");
+    // Start 20000 bytes in: somewhere inside media.
+    let mut s = Session::mid_stream();
+    let mut out = Vec::new();
+    s.feed(
+        Direction::ClientToServer,
+        c2s.slice(20_000..),
+        0.0,
+        &mut out,
+    );
+    s.finish(&mut out);
+    let msgs: Vec<_> = out
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    // The whole-stream decode has 218 client messages; mid-stream must recover most of them.
+    let mut whole = Vec::new();
+    let mut w = Session::new();
+    w.feed(Direction::ClientToServer, c2s.clone(), 0.0, &mut whole);
+    let later: Vec<_> = whole
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) if m.raw.offset >= 20_000 => Some(m),
+            _ => None,
+        })
+        .collect();
+    let last = msgs.last().unwrap();
+    let wlast = later.last().unwrap();
+    assert_eq!(last.raw.offset + 20_000, wlast.raw.offset);
+    assert_eq!(last.raw.timestamp, wlast.raw.timestamp);
+    assert!(
+        msgs.len() + 3 >= later.len(),
+        "{} of {}",
+        msgs.len(),
+        later.len()
+    );
+}
