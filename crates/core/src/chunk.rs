@@ -366,6 +366,35 @@ struct StreamState {
     partial: Option<Partial>,
 }
 
+impl StreamState {
+    /// Takes in a type-0, 1 or 2 header: timestamp (absolute or delta), length,
+    /// type, stream id and the extended-timestamp flag. Returns the delta
+    /// (None after a type-0 header).
+    fn apply_header(&mut self, h: &ChunkHeader) -> Option<u32> {
+        let delta = if h.fmt == 0 {
+            self.timestamp = h.timestamp;
+            self.after_fmt0 = true;
+            self.stream_id = h.stream_id.unwrap_or(0);
+            self.stream_id_known = true;
+            None
+        } else {
+            self.timestamp = self.timestamp.wrapping_add(h.timestamp);
+            self.after_fmt0 = false;
+            Some(h.timestamp)
+        };
+        // After fmt 0 the delta a type-3 header reuses is the fmt 0 timestamp (spec reading).
+        self.delta = h.timestamp;
+        if let (Some(len), Some(t)) = (h.length, h.type_id) {
+            self.length = len;
+            self.type_id = t;
+        }
+        self.known = true;
+        self.extended = h.extended;
+        self.ext_value = h.timestamp;
+        delta
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Header,
@@ -728,6 +757,9 @@ impl ChunkDecoder {
                     if self.queued == 0 {
                         return None;
                     }
+                    if let Some(m) = self.whole_message_at_front() {
+                        return Some(ChunkEvent::Message(m));
+                    }
                     match self.read_header() {
                         Step::Event(ev) => return Some(ev),
                         Step::More => return None,
@@ -741,6 +773,73 @@ impl ChunkDecoder {
                 }
             }
         }
+    }
+
+    /// The common case, decoded without the incomplete-message machinery: a
+    /// type-0/1/2 header on a known one-byte chunk stream whose whole message
+    /// fits in one chunk and lies in the first input piece. Anything else
+    /// (control messages that change decoder state included) takes the general path.
+    fn whole_message_at_front(&mut self) -> Option<RawMessage> {
+        if !self.chunk_size_known {
+            return None;
+        }
+        let front = self.queue.front()?;
+        let HeaderRead::Done(h, hlen) = ChunkHeader::parse(front) else {
+            return None;
+        };
+        if h.fmt == 3 || h.csid >= 64 {
+            return None;
+        }
+        let st = self.streams.low.get_mut(h.csid as usize)?;
+        if !st.known || st.partial.is_some() || (h.fmt == 1 && !st.stream_id_known) {
+            return None;
+        }
+        let (len, type_id) = match (h.length, h.type_id) {
+            (Some(l), Some(t)) => (l, t),
+            _ => (st.length, st.type_id),
+        };
+        let total = hlen + len as usize;
+        if len > self.chunk_size
+            || front.len() < total
+            || matches!(type_id, MSG_SET_CHUNK_SIZE | MSG_ABORT)
+        {
+            return None;
+        }
+        let delta = st.apply_header(&h);
+        let (timestamp, stream_id) = (st.timestamp, st.stream_id);
+        let offset = self.pos;
+        let front = self.queue.front_mut()?;
+        front.advance(hlen);
+        let payload = front.split_to(len as usize);
+        if front.is_empty() {
+            self.queue.pop_front();
+        }
+        self.queued -= total;
+        self.pos += total as u64;
+        let mut spans = SmallVec::new();
+        spans.push(ChunkSpan {
+            offset,
+            header_len: hlen as u8,
+            fmt: h.fmt,
+            payload_len: len,
+        });
+        Some(RawMessage {
+            csid: h.csid,
+            type_id,
+            stream_id,
+            timestamp,
+            delta,
+            length: len,
+            fmt: h.fmt,
+            extended: h.extended,
+            payload: Payload::from(payload),
+            offset,
+            end: self.pos,
+            chunks: 1,
+            spans,
+            complete: true,
+            stream_id_guessed: false,
+        })
     }
 
     fn read_header(&mut self) -> Step {
@@ -834,26 +933,7 @@ impl ChunkDecoder {
                         (st.type_id, st.stream_id, st.length, p),
                     ));
                 }
-                let mut delta = None;
-                if h.fmt == 0 {
-                    st.timestamp = h.timestamp;
-                    st.delta = h.timestamp;
-                    st.after_fmt0 = true;
-                    st.stream_id = h.stream_id.unwrap_or(0);
-                    st.stream_id_known = true;
-                } else {
-                    st.timestamp = st.timestamp.wrapping_add(h.timestamp);
-                    st.delta = h.timestamp;
-                    st.after_fmt0 = false;
-                    delta = Some(h.timestamp);
-                }
-                if let (Some(len), Some(t)) = (h.length, h.type_id) {
-                    st.length = len;
-                    st.type_id = t;
-                }
-                st.known = true;
-                st.extended = h.extended;
-                st.ext_value = h.timestamp;
+                let delta = st.apply_header(&h);
                 st.partial = Some(Partial {
                     offset,
                     timestamp: st.timestamp,
@@ -1012,8 +1092,11 @@ impl ChunkDecoder {
                 continue;
             }
             self.buffered += slice.len();
-            let copy = self.live_slices >= max_live;
-            let d = p.payload.push(slice, copy);
+            // A message that arrives in one slice is handed out as that slice,
+            // whatever its size: nothing is pinned beyond the message itself.
+            let whole = p.payload.len() == 0 && slice.len() as u32 == st.length;
+            let copy = self.live_slices >= max_live && !whole;
+            let d = p.payload.push(slice, copy, whole);
             self.live_slices = (self.live_slices as isize + d).max(0) as usize;
         }
         self.state = State::Payload { csid, remaining };
@@ -1035,7 +1118,12 @@ impl ChunkDecoder {
         let discarded = p.discarding;
         let mut msg = Self::make_message(csid, type_id, stream_id, length, p, end, !discarded);
         msg.stream_id_guessed = guessed;
-        if !discarded {
+        if discarded || !matches!(type_id, MSG_SET_CHUNK_SIZE | MSG_ABORT) {
+            // The common case: nothing else to say, hand the message out directly.
+            if self.notes.is_empty() {
+                return Some(ChunkEvent::Message(msg));
+            }
+        } else {
             self.control(&msg);
         }
         self.notes.push_back(ChunkEvent::Message(msg));

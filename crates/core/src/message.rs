@@ -505,8 +505,8 @@ pub enum Body {
     Data(DataMessage),
     /// Shared object message.
     SharedObject(SharedObject),
-    /// Command.
-    Command(Command),
+    /// Command (boxed: commands are rare and large).
+    Command(Box<Command>),
     /// Aggregate message, split into its tags.
     Aggregate(Vec<AggregatePart>),
     /// A type this decoder does not know, or a body that could not be decoded.
@@ -557,7 +557,7 @@ impl Body {
                 }
                 let (c, err) = Command::decode(&data[skip..], skip);
                 return match c {
-                    Some(c) => (Body::Command(c), err),
+                    Some(c) => (Body::Command(Box::new(c)), err),
                     None => (Body::Raw, err),
                 };
             }

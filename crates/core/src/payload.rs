@@ -156,11 +156,17 @@ impl PayloadBuilder {
 
     /// Appends a slice; `copy` forces a copy (used when too many slices are live).
     /// Returns the change in referenced slices.
-    pub(crate) fn push(&mut self, data: Bytes, copy: bool) -> isize {
+    /// `whole` marks a slice that is the entire message: it is never copied.
+    pub(crate) fn push(&mut self, data: Bytes, copy: bool, whole: bool) -> isize {
         if data.is_empty() {
             return 0;
         }
         self.len += data.len();
+        if whole {
+            self.pieces.push(data);
+            self.referenced += 1;
+            return 1;
+        }
         if copy || data.len() < COPY_BELOW || self.pieces.len() >= MAX_SLICES {
             if self.pieces.len() >= MAX_SLICES {
                 return self.compact(&data);
@@ -213,8 +219,8 @@ mod tests {
     fn large_slices_are_kept_without_copy() {
         let input = Bytes::from(vec![7u8; 4096]);
         let mut b = PayloadBuilder::default();
-        b.push(input.slice(0..1000), false);
-        b.push(input.slice(2000..3000), false);
+        b.push(input.slice(0..1000), false, false);
+        b.push(input.slice(2000..3000), false, false);
         let p = b.finish();
         assert_eq!(p.pieces().len(), 2);
         assert_eq!(p.pieces()[0].as_ptr(), input.as_ptr());
@@ -226,7 +232,7 @@ mod tests {
         let input = Bytes::from((0..=255u8).collect::<Vec<_>>());
         let mut b = PayloadBuilder::default();
         for i in 0..10 {
-            b.push(input.slice(i * 10..i * 10 + 10), false);
+            b.push(input.slice(i * 10..i * 10 + 10), false, false);
         }
         let p = b.finish();
         assert_eq!(p.pieces().len(), 1);
@@ -239,7 +245,7 @@ mod tests {
         let mut b = PayloadBuilder::default();
         let mut live = 0isize;
         for _ in 0..(MAX_SLICES + 5) {
-            live += b.push(input.clone(), false);
+            live += b.push(input.clone(), false, false);
         }
         assert!(b.slices() <= MAX_SLICES);
         assert_eq!(live, b.slices() as isize);
@@ -250,8 +256,8 @@ mod tests {
     #[test]
     fn prefix_spans_pieces() {
         let mut b = PayloadBuilder::default();
-        b.push(Bytes::from(vec![1u8; 600]), false);
-        b.push(Bytes::from(vec![2u8; 600]), false);
+        b.push(Bytes::from(vec![1u8; 600]), false, false);
+        b.push(Bytes::from(vec![2u8; 600]), false, false);
         let p = b.finish();
         let pre = p.prefix(700);
         assert_eq!(pre.len(), 700);

@@ -2,6 +2,7 @@
 //! events in order, each with its byte range in its direction's stream.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -80,11 +81,11 @@ pub struct MessageEvent {
     /// The decoded body.
     pub body: Body,
     /// What went wrong decoding the body (offset within the payload).
-    pub body_error: Option<DecodeError>,
+    pub body_error: Option<Box<DecodeError>>,
     /// For `_result`/`_error`: the command it answers, matched by transaction id.
     pub reply_to: Option<String>,
     /// The stream name known for this message's stream id (from publish/play).
-    pub stream_name: Option<String>,
+    pub stream_name: Option<Arc<str>>,
 }
 
 impl MessageEvent {
@@ -145,12 +146,16 @@ pub struct GapEvent {
 }
 
 /// What a [`Session`] yields.
+///
+/// Messages are by far the most frequent event, so they are stored inline:
+/// boxing them would cost an allocation per message.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// A handshake part.
     Handshake(HandshakeEvent),
     /// A message.
-    Message(Box<MessageEvent>),
+    Message(MessageEvent),
     /// A note.
     Note(NoteEvent),
     /// An error.
@@ -217,7 +222,7 @@ pub struct Context {
     /// Stream ids returned by createStream results.
     pub stream_ids: Vec<u32>,
     /// Stream names by stream id, from publish/play, with `publish` or `play`.
-    pub streams: Vec<(u32, String, &'static str)>,
+    pub streams: Vec<(u32, Arc<str>, &'static str)>,
     /// Window Acknowledgement Size each direction announced (c2s, s2c).
     pub window: [Option<u32>; 2],
     /// Last Acknowledgement sequence number each direction sent.
@@ -234,17 +239,13 @@ const MAX_TRACKED: usize = 1024;
 impl Context {
     fn add_stream(&mut self, id: u32, name: &str, how: &'static str) {
         if self.streams.len() < MAX_TRACKED {
-            self.streams.push((id, name.to_string(), how));
+            self.streams.push((id, Arc::from(name), how));
         }
     }
 
     /// The stream name for a stream id, if publish/play named it.
-    pub fn stream_name(&self, id: u32) -> Option<&str> {
-        self.streams
-            .iter()
-            .rev()
-            .find(|s| s.0 == id)
-            .map(|s| s.1.as_str())
+    pub fn stream_name(&self, id: u32) -> Option<&Arc<str>> {
+        self.streams.iter().rev().find(|s| s.0 == id).map(|s| &s.1)
     }
 }
 
@@ -505,7 +506,7 @@ impl Session {
         let time = self.sides[dir.idx()].time;
         while let Some(ev) = self.sides[dir.idx()].chunks.next_event() {
             let e = match ev {
-                ChunkEvent::Message(raw) => Event::Message(Box::new(self.message(dir, raw, time))),
+                ChunkEvent::Message(raw) => Event::Message(self.message(dir, raw, time)),
                 ChunkEvent::Error(ChunkError {
                     offset,
                     expected,
@@ -536,7 +537,8 @@ impl Session {
             }
             _ => raw.payload.contiguous(),
         };
-        let (body, mut body_error) = Body::decode(raw.type_id, &data, raw.length, raw.timestamp);
+        let (body, body_error) = Body::decode(raw.type_id, &data, raw.length, raw.timestamp);
+        let mut body_error = body_error.map(Box::new);
         if !raw.complete && body_error.is_some() {
             // A truncated body naturally fails to decode; the chunk layer already said why.
             body_error = body_error.map(|mut e| {
@@ -546,7 +548,7 @@ impl Session {
         }
         drop(data);
         let reply_to = self.track(dir, &raw, &body);
-        let stream_name = self.ctx.stream_name(raw.stream_id).map(str::to_string);
+        let stream_name = self.ctx.stream_name(raw.stream_id).cloned();
         MessageEvent {
             dir,
             index,

@@ -144,7 +144,7 @@ fn decode_fixture(name: &str) -> HashMap<(usize, String), Vec<MessageEvent>> {
             match e {
                 Event::Message(m) => {
                     let d = m.dir.as_str().to_string();
-                    out.entry((i, d)).or_insert_with(Vec::new).push(*m);
+                    out.entry((i, d)).or_insert_with(Vec::new).push(m);
                 }
                 // A connection cut off mid-message (the server closing on a
                 // denied publisher) is the only error a real capture may show.

@@ -140,10 +140,10 @@ pub struct AudioTrack {
     pub size: Option<u32>,
     /// Sequence header contents.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub config: Option<AudioConfig>,
+    pub config: Option<Box<AudioConfig>>,
     /// Multichannel configuration contents.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub multichannel: Option<MultichannelConfig>,
+    pub multichannel: Option<Box<MultichannelConfig>>,
 }
 
 /// The decoded header of an audio message.
@@ -176,10 +176,10 @@ pub struct AudioTag {
     pub fourcc: Option<FourCc>,
     /// Sequence header contents of a single-track message.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub config: Option<AudioConfig>,
+    pub config: Option<Box<AudioConfig>>,
     /// Multichannel configuration of a single-track message.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub multichannel: Option<MultichannelConfig>,
+    pub multichannel: Option<Box<MultichannelConfig>>,
     /// Multitrack layout, when the message is multitrack.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multitrack: Option<MultitrackType>,
@@ -194,7 +194,7 @@ pub struct AudioTag {
     pub truncated: bool,
     /// The first malformed field; everything before it is decoded.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<DecodeError>,
+    pub error: Option<Box<DecodeError>>,
 }
 
 /// Parses an audio message payload.
@@ -245,7 +245,7 @@ pub fn parse_audio(data: &[u8], full_len: usize) -> Result<AudioTag, DecodeError
         out.record(e, cut);
     }
     tag.truncated = out.truncated;
-    tag.error = out.error;
+    tag.error = out.error.map(Box::new);
     Ok(tag)
 }
 
@@ -270,7 +270,7 @@ fn parse_legacy(
         AacPacketType::SequenceHeader => {
             // The AudioSpecificConfig runs to the end of the message.
             match aac::parse(r.rest()) {
-                Ok(c) => tag.config = Some(AudioConfig::Aac(c)),
+                Ok(c) => tag.config = Some(Box::new(AudioConfig::Aac(c))),
                 Err(e) => out.record(e.at(r.pos() as u64), cut),
             }
             Ok(())
@@ -447,9 +447,9 @@ fn parse_track_body(
             FOURCC_FLAC => flac::parse(avail).map(|i| Some(AudioConfig::Flac(i))),
             _ => Ok(None),
         }
-        .map(|c| track.config = c),
+        .map(|c| track.config = c.map(Box::new)),
         AudioPacketType::MultichannelConfig => {
-            parse_multichannel(avail).map(|m| track.multichannel = Some(m))
+            parse_multichannel(avail).map(|m| track.multichannel = Some(Box::new(m)))
         }
         _ => Ok(()),
     };
@@ -601,7 +601,7 @@ impl AudioTag {
                 None => {}
             }
         }
-        summary_suffix(&mut s, self.truncated, &self.error);
+        summary_suffix(&mut s, self.truncated, self.error.as_deref());
         s
     }
 }
@@ -756,7 +756,10 @@ mod tests {
         assert_eq!(t.tracks.len(), 1);
         assert_eq!(t.tracks[0].id, 1);
         assert_eq!(t.tracks[0].size, None);
-        assert!(matches!(t.tracks[0].config, Some(AudioConfig::Aac(_))));
+        assert!(matches!(
+            t.tracks[0].config.as_deref(),
+            Some(AudioConfig::Aac(_))
+        ));
         assert_eq!(
             t.summary(),
             "AAC (E-RTMP) sequence start multitrack (one track): #1 AAC LC 44100 Hz 2ch"

@@ -262,7 +262,7 @@ fn dotted_level(major: u32, minor: u32) -> String {
 }
 
 /// Appends a trailing marker for truncated or malformed tags to a summary.
-fn summary_suffix(s: &mut String, truncated: bool, error: &Option<DecodeError>) {
+fn summary_suffix(s: &mut String, truncated: bool, error: Option<&DecodeError>) {
     if let Some(e) = error {
         s.push_str(&format!(
             " [malformed at byte {}: expected {}]",

@@ -191,7 +191,7 @@ pub struct VideoTrack {
     pub composition_time: Option<i32>,
     /// Sequence start contents.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub config: Option<VideoConfig>,
+    pub config: Option<Box<VideoConfig>>,
     /// NAL units whose header is within the bytes given.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nalus: Vec<NalUnit>,
@@ -230,7 +230,7 @@ pub struct VideoTag {
     pub command: Option<VideoCommand>,
     /// Decoder configuration of a single-track sequence header.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub config: Option<VideoConfig>,
+    pub config: Option<Box<VideoConfig>>,
     /// NAL units whose header is within the bytes given (AVC/HEVC frames).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nalus: Vec<NalUnit>,
@@ -251,7 +251,7 @@ pub struct VideoTag {
     pub truncated: bool,
     /// The first malformed field; everything before it is decoded.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<DecodeError>,
+    pub error: Option<Box<DecodeError>>,
 }
 
 /// Parses a video message payload.
@@ -303,7 +303,7 @@ pub fn parse_video(data: &[u8], full_len: usize) -> Result<VideoTag, DecodeError
         out.record(e, cut);
     }
     tag.truncated = out.truncated;
-    tag.error = out.error;
+    tag.error = out.error.map(Box::new);
     Ok(tag)
 }
 
@@ -352,7 +352,7 @@ fn parse_legacy(
                 }
                 _ => lenient(av1::parse_config_lenient(avail), VideoConfig::Av1),
             };
-            tag.config = record_config(parsed, start, cut, out);
+            tag.config = record_config(parsed, start, cut, out).map(Box::new);
         }
         AvcPacketType::Nalu => match codec_id {
             CODEC_ID_AVC => tag.nalus = nal::scan(avail, full, NalSyntax::Avc),
@@ -582,7 +582,7 @@ fn parse_track_body(
                 _ => None,
             };
             if let Some(parsed) = parsed {
-                track.config = record_config(parsed, base, cut, out);
+                track.config = record_config(parsed, base, cut, out).map(Box::new);
             }
         }
         VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX => {
@@ -764,7 +764,7 @@ impl VideoTag {
         if let (true, Some(cts)) = (shows_cts && self.command.is_none(), self.composition_time) {
             s.push_str(&format!(" cts={cts}"));
         }
-        summary_suffix(&mut s, self.truncated, &self.error);
+        summary_suffix(&mut s, self.truncated, self.error.as_deref());
         s
     }
 }
@@ -811,7 +811,7 @@ mod tests {
         assert_eq!(t.composition_time, Some(0));
         assert!(t.is_sequence_header());
         assert!(!t.is_keyframe());
-        let Some(VideoConfig::Avc(c)) = &t.config else {
+        let Some(VideoConfig::Avc(c)) = t.config.as_deref() else {
             panic!("no AVC config: {t:?}");
         };
         assert_eq!((c.width, c.height), (Some(320), Some(240)));
