@@ -816,13 +816,12 @@ impl ChunkDecoder {
         }
         self.queued -= total;
         self.pos += total as u64;
-        let mut spans = SmallVec::new();
-        spans.push(ChunkSpan {
+        let spans = SmallVec::from_buf([ChunkSpan {
             offset,
             header_len: hlen as u8,
             fmt: h.fmt,
             payload_len: len,
-        });
+        }]);
         Some(RawMessage {
             csid: h.csid,
             type_id,

@@ -11,6 +11,7 @@
 pub mod amf;
 pub mod chunk;
 pub mod command;
+pub mod diagnose;
 pub mod error;
 pub mod handshake;
 pub mod json;

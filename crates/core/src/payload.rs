@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 /// chunk sizes cannot pin many input buffers.
 #[derive(Clone, Default)]
 pub struct Payload {
-    pieces: SmallVec<[Bytes; 2]>,
+    pieces: SmallVec<[Bytes; 1]>,
     len: usize,
 }
 
@@ -131,7 +131,7 @@ impl Payload {
 /// Builds a [`Payload`] from chunk payload slices.
 #[derive(Debug, Default)]
 pub(crate) struct PayloadBuilder {
-    pieces: SmallVec<[Bytes; 2]>,
+    pieces: SmallVec<[Bytes; 1]>,
     small: BytesMut,
     len: usize,
     /// Pieces that are slices of input buffers (the others are our own copies).

@@ -12,6 +12,10 @@ pub enum NalSyntax {
     Hevc,
 }
 
+/// The NAL units of a frame: kept inline for the common one or two, so that
+/// decoding a frame does not allocate.
+pub type NalList = smallvec::SmallVec<[NalUnit; 2]>;
+
 /// One NAL unit seen in a coded frame.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NalUnit {
@@ -31,8 +35,8 @@ pub struct NalUnit {
 /// `full_len` is the real length of the frame data `data` is a prefix of.
 /// Stops at the first length that overruns the frame or a header whose
 /// forbidden_zero_bit is set, since either means the 4-byte guess is wrong.
-pub fn scan(data: &[u8], full_len: usize, syntax: NalSyntax) -> Vec<NalUnit> {
-    let mut out = Vec::new();
+pub fn scan(data: &[u8], full_len: usize, syntax: NalSyntax) -> NalList {
+    let mut out = NalList::new();
     let mut pos = 0usize;
     while out.len() < MAX_NALUS {
         let Some(len_bytes) = data.get(pos..pos.saturating_add(4)) else {

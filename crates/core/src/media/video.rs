@@ -9,7 +9,7 @@ use crate::error::{hex_preview, DecodeError};
 use crate::media::av1::{self, Av1Config};
 use crate::media::avc::{self, AvcConfig};
 use crate::media::hevc::{self, HevcConfig};
-use crate::media::nal::{self, NalSyntax, NalUnit};
+use crate::media::nal::{self, NalList, NalSyntax, NalUnit};
 use crate::media::vpx::{self, VpConfig};
 use crate::media::{
     read_fourcc, read_mod_ex, summary_suffix, wire_enum, FourCc, ModEx, MultitrackType, Outcome,
@@ -193,8 +193,8 @@ pub struct VideoTrack {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<Box<VideoConfig>>,
     /// NAL units whose header is within the bytes given.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub nalus: Vec<NalUnit>,
+    #[serde(skip_serializing_if = "NalList::is_empty")]
+    pub nalus: NalList,
     /// Length of the AMF metadata of a Metadata packet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata_len: Option<u32>,
@@ -232,8 +232,8 @@ pub struct VideoTag {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<Box<VideoConfig>>,
     /// NAL units whose header is within the bytes given (AVC/HEVC frames).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub nalus: Vec<NalUnit>,
+    #[serde(skip_serializing_if = "NalList::is_empty")]
+    pub nalus: NalList,
     /// Length of the AMF metadata of a single-track Metadata packet.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata_len: Option<u32>,
@@ -284,7 +284,7 @@ pub fn parse_video(data: &[u8], full_len: usize) -> Result<VideoTag, DecodeError
         composition_time: None,
         command: None,
         config: None,
-        nalus: Vec::new(),
+        nalus: NalList::new(),
         metadata_len: None,
         multitrack: None,
         tracks: Vec::new(),
@@ -559,7 +559,7 @@ fn parse_track_body(
         size: None,
         composition_time: None,
         config: None,
-        nalus: Vec::new(),
+        nalus: NalList::new(),
         metadata_len: None,
     };
     let nal_syntax = match fourcc {

@@ -1,0 +1,1 @@
+//! Diagnosis rules (being written).
