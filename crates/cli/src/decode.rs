@@ -4,15 +4,19 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _, Result};
-use bytes::Bytes;
+use anyhow::Result;
 use clap::Args;
-use rtmpscope_core::{json, session};
+use rtmpscope_core::json;
 
+use crate::filter::Filter;
+use crate::input::{self, Input, Item, SessionInfo};
 use crate::text;
 
 #[derive(Args, Debug)]
 pub struct DecodeArgs {
+    /// A pcap or pcapng capture, or a raw .c2s/.s2c stream (its sibling is read too).
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
     /// Raw bytes the client sent (starting with C0).
     #[arg(long, value_name = "FILE")]
     c2s: Option<PathBuf>,
@@ -22,60 +26,111 @@ pub struct DecodeArgs {
     /// Print one JSON object per line (the documented contract) instead of text.
     #[arg(long)]
     json: bool,
+    /// Only this session (numbered from 0 in order of appearance).
+    #[arg(long, value_name = "N")]
+    session: Option<u64>,
+    /// Only events matching EXPR, e.g. 'dir=c2s type=command' or 'text=publish'
+    /// (keys: kind, dir, type, csid, stream, command, text; `!=` negates).
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
     /// Show AMF values and media headers in full.
     #[arg(short, long)]
     verbose: bool,
 }
 
-fn read(path: &Option<PathBuf>) -> Result<Bytes> {
-    match path {
-        None => Ok(Bytes::new()),
-        Some(p) => std::fs::read(p)
-            .map(Bytes::from)
-            .with_context(|| format!("cannot read {}", p.display())),
+/// A session header line (JSON).
+pub fn session_json(line: &mut String, info: &SessionInfo) {
+    let mut o = json::Obj::new(line);
+    o.str("kind", "session").int("session", info.number);
+    if let (Some(c), Some(s)) = (info.client, info.server) {
+        o.str("client", &c.to_string())
+            .str("server", &s.to_string());
+        o.num("start", info.start);
     }
+    o.str("protocol", &info.kind.to_string());
+    if let Some((c2s, s2c)) = &info.files {
+        if let Some(p) = c2s {
+            o.str("c2s_file", &p.display().to_string());
+        }
+        if let Some(p) = s2c {
+            o.str("s2c_file", &p.display().to_string());
+        }
+    }
+    o.end();
 }
 
 pub fn run(a: DecodeArgs) -> Result<ExitCode> {
-    if a.c2s.is_none() && a.s2c.is_none() {
-        bail!("nothing to decode: give --c2s FILE and/or --s2c FILE (see --help)");
-    }
-    let c2s = read(&a.c2s)?;
-    let s2c = read(&a.s2c)?;
-    let mut events = Vec::new();
-    session::decode_pair(c2s, s2c, &mut events);
+    let input = Input::from_args(a.file, a.c2s, a.s2c)?;
+    let filter = match &a.filter {
+        Some(f) => Filter::parse(f)?,
+        None => Filter::default(),
+    };
     let stdout = std::io::stdout();
     let mut w = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut line = String::with_capacity(512);
-    let session_no = 0;
-    if a.json {
+    let mut totals = text::Totals::default();
+    let want = |n: u64| a.session.is_none_or(|s| s == n);
+    let res = input::run(&input, |item| {
         line.clear();
-        let mut o = json::Obj::new(&mut line);
-        o.str("kind", "session").int("session", session_no);
-        if let Some(p) = &a.c2s {
-            o.str("c2s_file", &p.display().to_string());
+        match item {
+            Item::Session(info) if want(info.number) => {
+                if a.json {
+                    session_json(&mut line, info);
+                } else {
+                    text::write_session(&mut line, info);
+                }
+            }
+            Item::Event(info, ev) if want(info.number) && filter.matches(ev) => {
+                totals.count(ev);
+                if a.json {
+                    json::write_event(&mut line, info.number, ev);
+                } else {
+                    text::write_event(&mut line, ev, a.verbose);
+                }
+            }
+            Item::Skipped {
+                client,
+                server,
+                what,
+            } => {
+                if a.json {
+                    let mut o = json::Obj::new(&mut line);
+                    o.str("kind", "skipped")
+                        .str("client", &client.to_string())
+                        .str("server", &server.to_string())
+                        .str("protocol", &what)
+                        .end();
+                } else {
+                    line.push_str(&format!("-- not RTMP: {client} -> {server} ({what})"));
+                }
+            }
+            Item::Warning(msg) => {
+                if a.json {
+                    let mut o = json::Obj::new(&mut line);
+                    o.str("kind", "warning").str("message", &msg).end();
+                } else {
+                    line.push_str(&format!("-- warning: {msg}"));
+                }
+            }
+            _ => {}
         }
-        if let Some(p) = &a.s2c {
-            o.str("s2c_file", &p.display().to_string());
+        if !line.is_empty() {
+            writeln!(w, "{line}")?;
         }
-        o.end();
-        writeln!(w, "{line}")?;
-    }
-    for ev in &events {
-        line.clear();
-        if a.json {
-            json::write_event(&mut line, session_no, ev);
-        } else {
-            text::write_event(&mut line, ev, a.verbose);
-        }
-        if writeln!(w, "{line}").is_err() {
-            // A closed pipe (`| head`) is not an error.
+        Ok(())
+    });
+    if let Err(e) = res {
+        // A closed pipe (`| head`) is not an error.
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
             return Ok(ExitCode::SUCCESS);
         }
+        return Err(e);
     }
     if !a.json {
         line.clear();
-        text::write_totals(&mut line, &events);
+        totals.write(&mut line);
         let _ = writeln!(w, "{line}");
     }
     let _ = w.flush();

@@ -1,6 +1,8 @@
 //! `rtmpscope`: decode, diagnose and export RTMP sessions.
 
 mod decode;
+mod filter;
+mod input;
 mod text;
 
 use std::process::ExitCode;
@@ -17,15 +19,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Decode every event of an RTMP session: handshake, messages, errors.
+    /// Decode every event of every RTMP session: handshake, messages, errors.
     ///
-    /// Input is a pair of raw direction streams: the bytes the client sent
-    /// (--c2s) and the bytes the server sent (--s2c), each starting with the
-    /// first handshake byte (C0, S0). Either may be given alone.
+    /// FILE is a pcap or pcapng capture (tcpdump, Wireshark, rtmpscope proxy;
+    /// RTMP is found on any port, RTMPT too), or a raw direction stream. Raw
+    /// streams can also be given as --c2s (the bytes the client sent, from C0)
+    /// and --s2c (the bytes the server sent, from S0).
     ///
     /// Examples:
-    ///   rtmpscope decode --c2s push.c2s --s2c push.s2c
-    ///   rtmpscope decode --c2s push.c2s --s2c push.s2c --json | jq 'select(.command=="publish")'
+    ///   rtmpscope decode push.pcapng
+    ///   rtmpscope decode push.pcap --json | jq -c 'select(.command=="publish")'
+    ///   rtmpscope decode push.pcap --filter 'dir=s2c type=command'
+    ///   rtmpscope decode --c2s push.c2s --s2c push.s2c -v
     #[command(verbatim_doc_comment)]
     Decode(decode::DecodeArgs),
 }

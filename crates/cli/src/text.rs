@@ -165,20 +165,45 @@ fn write_details(out: &mut String, body: &Body) {
     }
 }
 
-/// The closing summary line.
-pub fn write_totals(out: &mut String, events: &[Event]) {
-    let mut msgs = [0u64; 2];
-    let mut errors = 0;
-    for e in events {
+/// A session header line.
+pub fn write_session(out: &mut String, info: &crate::input::SessionInfo) {
+    match (info.client, info.server) {
+        (Some(c), Some(s)) => {
+            let _ = write!(
+                out,
+                "== session {}: {c} -> {s} ({}), first packet at {:.6}",
+                info.number, info.kind, info.start
+            );
+        }
+        _ => {
+            let _ = write!(out, "== session {} ({})", info.number, info.kind);
+        }
+    }
+}
+
+/// Counts for the closing summary line.
+#[derive(Default)]
+pub struct Totals {
+    msgs: [u64; 2],
+    errors: u64,
+}
+
+impl Totals {
+    /// Counts one event.
+    pub fn count(&mut self, e: &Event) {
         match e {
-            Event::Message(m) => msgs[m.dir as usize] += 1,
-            Event::Error(_) => errors += 1,
+            Event::Message(m) => self.msgs[m.dir as usize] += 1,
+            Event::Error(_) => self.errors += 1,
             _ => {}
         }
     }
-    let _ = write!(
-        out,
-        "-- {} message(s) client to server, {} server to client, {} error(s)",
-        msgs[0], msgs[1], errors
-    );
+
+    /// The closing summary line.
+    pub fn write(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            "-- {} message(s) client to server, {} server to client, {} error(s)",
+            self.msgs[0], self.msgs[1], self.errors
+        );
+    }
 }

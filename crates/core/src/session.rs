@@ -639,8 +639,9 @@ pub fn metadata_of(body: &Body) -> Option<&DataMessage> {
 /// from causality: C0+C1, then S0+S1+S2, then C2; after that the client's
 /// bytes are fed until it sends a command, then the server's until it sends
 /// one (a reply or onStatus), and so on. Events within a direction are always
-/// in stream order.
-pub fn decode_pair(c2s: Bytes, s2c: Bytes, out: &mut Vec<Event>) {
+/// in stream order. Returns the finished session (its context: chunk sizes,
+/// acknowledgements, stream names).
+pub fn decode_pair(c2s: Bytes, s2c: Bytes, out: &mut Vec<Event>) -> Session {
     const STEP: usize = 512;
     let mut s = Session::new();
     let mut rest = [c2s, s2c];
@@ -669,6 +670,7 @@ pub fn decode_pair(c2s: Bytes, s2c: Bytes, out: &mut Vec<Event>) {
         }
     }
     s.finish(out);
+    s
 }
 
 /// Feeds up to `n` bytes of `dir`; returns whether a command message came out.
