@@ -1,0 +1,558 @@
+//! The capture reader: packets in, connection events out.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::net::SocketAddr;
+
+use rtmpscope_core::session::Direction;
+
+use crate::classify::{self, Context, HEAD_LIMIT, RTMP_PORT};
+use crate::file::{FileFormat, PacketSource, RawPacket};
+use crate::ip::{self, Defragmenter, IpPacket, TcpSegment};
+use crate::link::{self, LinkError, Network};
+use crate::reassembly::{Reassembler, StreamOut};
+use crate::rtmpt::{Detunnel, TunnelOut};
+use crate::{CaptureError, CaptureEvent, StreamKind};
+
+/// Connections tracked at once; beyond, finished then idle ones are dropped.
+const MAX_CONNECTIONS: usize = 4096;
+/// Out-of-order bytes held over all connections before holes are declared gaps.
+const MAX_TOTAL_PENDING: usize = 32 << 20;
+/// Ports that say which side is the server when the SYN was not captured.
+const SERVER_PORTS: [u16; 8] = [RTMP_PORT, 1936, 80, 443, 8080, 8443, 554, 19350];
+
+/// Streaming reader over any `std::io::Read`: pcap or pcapng in, [`CaptureEvent`]s out.
+///
+/// ```no_run
+/// use rtmpscope_capture::{CaptureEvent, CaptureReader};
+///
+/// let file = std::fs::File::open("capture.pcapng")?;
+/// let mut reader = CaptureReader::new(file)?;
+/// while let Some(event) = reader.next_event()? {
+///     if let CaptureEvent::Data { conn, dir, bytes, .. } = event {
+///         println!("connection {conn} {}: {} bytes", dir.as_str(), bytes.len());
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct CaptureReader<R> {
+    source: PacketSource<R>,
+    engine: Engine,
+    finished: bool,
+    failed: bool,
+}
+
+impl<R: Read> CaptureReader<R> {
+    /// Recognises pcap (both byte orders, µs/ns) or pcapng; anything else is [`CaptureError::NotACapture`].
+    pub fn new(r: R) -> Result<Self, CaptureError> {
+        Ok(CaptureReader {
+            source: PacketSource::new(r)?,
+            engine: Engine::default(),
+            finished: false,
+            failed: false,
+        })
+    }
+
+    /// The next event; `None` at the end of the capture.
+    pub fn next_event(&mut self) -> Result<Option<CaptureEvent>, CaptureError> {
+        loop {
+            if let Some(event) = self.engine.events.pop_front() {
+                return Ok(Some(event));
+            }
+            if let Some(w) = self.source.take_warning() {
+                return Ok(Some(CaptureEvent::Warning {
+                    packet: w.packet,
+                    offset: w.offset,
+                    message: w.message,
+                }));
+            }
+            if self.source.is_done() {
+                if self.finished {
+                    return Ok(None);
+                }
+                self.finished = true;
+                self.engine.finish_all();
+                continue;
+            }
+            if let Some(packet) = self.source.next_block()? {
+                let data = self.source.data(&packet.range);
+                self.engine.packet(&packet, data);
+            }
+        }
+    }
+
+    /// Bytes read from the input so far, for a progress bar.
+    pub fn bytes_read(&self) -> u64 {
+        self.source.bytes_read()
+    }
+
+    /// Whether the input is pcap or pcapng.
+    pub fn format(&self) -> FileFormat {
+        self.source.format()
+    }
+}
+
+impl<R: Read> Iterator for CaptureReader<R> {
+    type Item = Result<CaptureEvent, CaptureError>;
+
+    /// [`CaptureReader::next_event`] as an iterator; it ends after the first error.
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.next_event() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// The two endpoints of a connection in a fixed order, whichever way a packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FlowKey(SocketAddr, SocketAddr);
+
+impl FlowKey {
+    fn new(a: SocketAddr, b: SocketAddr) -> Self {
+        if a <= b {
+            FlowKey(a, b)
+        } else {
+            FlowKey(b, a)
+        }
+    }
+}
+
+const C2S: usize = 0;
+const S2C: usize = 1;
+
+fn direction(i: usize) -> Direction {
+    if i == C2S {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
+    }
+}
+
+/// What is done with a connection's bytes.
+#[derive(Debug)]
+enum Mode {
+    /// Not decided yet: the first bytes of each direction and the events held back.
+    Classifying {
+        heads: [Vec<u8>; 2],
+        /// A direction's head is complete (full, interrupted by a gap, or closed).
+        head_done: [bool; 2],
+        held: Vec<(usize, StreamOut)>,
+        held_bytes: usize,
+    },
+    Rtmp,
+    Rtmpt(Box<Detunnel>),
+    Ignored,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    client: SocketAddr,
+    server: SocketAddr,
+    syn_seen: bool,
+    client_isn: Option<u32>,
+    dirs: [Reassembler; 2],
+    mode: Mode,
+    /// Packet number of the last segment, for eviction.
+    last_packet: u64,
+    last_time: f64,
+}
+
+impl Conn {
+    fn pending(&self) -> usize {
+        self.dirs[0].pending_bytes() + self.dirs[1].pending_bytes()
+    }
+
+    fn is_finished(&self) -> bool {
+        self.dirs[0].is_ended() && self.dirs[1].is_ended() && !matches!(self.mode, Mode::Classifying { .. })
+    }
+}
+
+#[derive(Default)]
+struct Engine {
+    conns: HashMap<FlowKey, Conn>,
+    events: VecDeque<CaptureEvent>,
+    next_conn: u64,
+    defrag: Defragmenter,
+    /// Current packet, for warnings.
+    packet: u64,
+    offset: u64,
+    time: f64,
+    warned_linktypes: Vec<u32>,
+    total_pending: usize,
+    out: Vec<StreamOut>,
+}
+
+impl Engine {
+    fn warn(&mut self, message: String) {
+        self.events.push_back(CaptureEvent::Warning {
+            packet: self.packet,
+            offset: self.offset,
+            message,
+        });
+    }
+
+    fn packet(&mut self, packet: &RawPacket, data: &[u8]) {
+        self.packet = packet.number;
+        self.offset = packet.offset;
+        self.time = packet.time;
+        let ip_bytes = match link::network_layer(packet.linktype, data) {
+            Ok(Network::Ip(b)) => b,
+            Ok(Network::Other) => return,
+            Err(LinkError::Unsupported(lt)) => {
+                if !self.warned_linktypes.contains(&lt) && self.warned_linktypes.len() < 64 {
+                    self.warned_linktypes.push(lt);
+                    self.warn(format!(
+                        "packet {}: link type {lt} is not supported (Ethernet, Linux cooked SLL/SLL2, BSD loopback and raw IP are); packets of this link type are skipped",
+                        packet.number
+                    ));
+                }
+                return;
+            }
+            Err(LinkError::Short { what, need, have }) => {
+                self.warn(format!(
+                    "packet {}: {what} cut short ({have} of {need} bytes); skipped",
+                    packet.number
+                ));
+                return;
+            }
+        };
+        let parsed = ip::parse_ip(ip_bytes, &mut self.defrag, packet.time);
+        for dropped in self.defrag.take_dropped() {
+            self.warn(format!("packet {}: {dropped}", packet.number));
+        }
+        match parsed {
+            Ok(IpPacket::Tcp(seg)) => self.segment(&seg),
+            Ok(IpPacket::FragmentHeld) => {
+                if let Some(whole) = self.defrag.take_completed() {
+                    if whole.protocol == etherparse::ip_number::TCP {
+                        match ip::tcp_segment(whole.src, whole.dst, &whole.payload, None) {
+                            Ok(seg) => self.segment(&seg),
+                            Err(e) => self.warn(format!("packet {} (reassembled from IP fragments): {e}", packet.number)),
+                        }
+                    }
+                }
+            }
+            Ok(IpPacket::NotTcp) => {}
+            Err(e) => self.warn(format!("packet {}: {e}", packet.number)),
+        }
+    }
+
+    fn segment(&mut self, seg: &TcpSegment<'_>) {
+        let key = FlowKey::new(seg.src, seg.dst);
+        let opening = seg.flags.syn && !seg.flags.ack;
+        if opening {
+            let replaced = self
+                .conns
+                .get(&key)
+                .is_some_and(|c| c.client_isn != Some(seg.seq) || c.is_finished());
+            if replaced {
+                if let Some(old) = self.conns.remove(&key) {
+                    self.finish(old);
+                }
+            }
+        }
+        if !self.conns.contains_key(&key) {
+            if self.conns.len() >= MAX_CONNECTIONS {
+                self.evict();
+            }
+            let (client, server, syn_seen) = if seg.flags.syn {
+                if seg.flags.ack {
+                    (seg.dst, seg.src, true)
+                } else {
+                    (seg.src, seg.dst, true)
+                }
+            } else if server_side_is_src(seg.src, seg.dst) {
+                (seg.dst, seg.src, false)
+            } else {
+                (seg.src, seg.dst, false)
+            };
+            let id = self.next_conn;
+            self.next_conn += 1;
+            self.events.push_back(CaptureEvent::Connection {
+                conn: id,
+                client,
+                server,
+                time: self.time,
+                syn_seen,
+            });
+            self.conns.insert(
+                key,
+                Conn {
+                    id,
+                    client,
+                    server,
+                    syn_seen,
+                    client_isn: None,
+                    dirs: [Reassembler::default(), Reassembler::default()],
+                    mode: Mode::Classifying {
+                        heads: [Vec::new(), Vec::new()],
+                        head_done: [false, false],
+                        held: Vec::new(),
+                        held_bytes: 0,
+                    },
+                    last_packet: 0,
+                    last_time: self.time,
+                },
+            );
+        }
+        let Some(mut conn) = self.conns.remove(&key) else {
+            return;
+        };
+        let before = conn.pending();
+        self.apply(&mut conn, seg);
+        let after = conn.pending();
+        self.total_pending = (self.total_pending + after).saturating_sub(before);
+        self.conns.insert(key, conn);
+        if self.total_pending > MAX_TOTAL_PENDING {
+            self.relieve_memory();
+        }
+    }
+
+    /// Feeds one segment to its connection.
+    fn apply(&mut self, conn: &mut Conn, seg: &TcpSegment<'_>) {
+        let time = self.time;
+        conn.last_packet = self.packet;
+        conn.last_time = time;
+        let d = if seg.src == conn.client { C2S } else { S2C };
+        let other = 1 - d;
+        let mut data_seq = seg.seq;
+        if seg.flags.syn {
+            data_seq = seg.seq.wrapping_add(1);
+            conn.dirs[d].start(data_seq);
+            if !seg.flags.ack && d == C2S {
+                conn.client_isn = Some(seg.seq);
+            }
+            if seg.flags.ack {
+                // SYN-ACK: the client's first byte is the one acknowledged.
+                conn.dirs[other].start(seg.ack);
+            }
+        } else if seg.flags.ack && conn.syn_seen && !conn.dirs[other].is_started() {
+            // The other side's SYN or SYN-ACK was lost: its first byte is the one acknowledged.
+            conn.dirs[other].start(seg.ack);
+        }
+        let mut out = std::mem::take(&mut self.out);
+        if !seg.payload.is_empty() || seg.missing > 0 {
+            conn.dirs[d].segment(data_seq, seg.payload, seg.missing, time, &mut out);
+        } else if !conn.dirs[d].is_started() {
+            // A pure ACK, FIN or RST carries the next sequence number of its sender.
+            conn.dirs[d].start(data_seq);
+        }
+        if seg.flags.fin {
+            conn.dirs[d].fin(data_seq, seg.payload.len() + seg.missing as usize, time, &mut out);
+        }
+        self.emit(conn, d, &mut out);
+        if seg.flags.ack && !seg.flags.rst {
+            conn.dirs[other].acknowledged(seg.ack, time, &mut out);
+            self.emit(conn, other, &mut out);
+        }
+        if seg.flags.rst {
+            conn.dirs[d].reset(time, &mut out);
+            self.emit(conn, d, &mut out);
+        }
+        self.out = out;
+    }
+
+    /// Passes a direction's output on according to the connection's mode.
+    fn emit(&mut self, conn: &mut Conn, d: usize, out: &mut Vec<StreamOut>) {
+        if out.is_empty() {
+            return;
+        }
+        for o in out.drain(..) {
+            self.route(conn, d, o);
+        }
+        self.try_classify(conn, false);
+    }
+
+    fn route(&mut self, conn: &mut Conn, d: usize, o: StreamOut) {
+        let id = conn.id;
+        let dir = direction(d);
+        match &mut conn.mode {
+            Mode::Classifying {
+                heads,
+                head_done,
+                held,
+                held_bytes,
+            } => {
+                match &o {
+                    StreamOut::Data { bytes, .. } => {
+                        if !head_done[d] {
+                            let room = HEAD_LIMIT.saturating_sub(heads[d].len());
+                            let n = room.min(bytes.len());
+                            heads[d].extend_from_slice(&bytes[..n]);
+                            if heads[d].len() >= HEAD_LIMIT {
+                                head_done[d] = true;
+                            }
+                        }
+                        *held_bytes += bytes.len();
+                    }
+                    StreamOut::Gap { .. } | StreamOut::Closed { .. } => head_done[d] = true,
+                }
+                held.push((d, o));
+            }
+            Mode::Rtmp => self.events.push_back(stream_event(id, dir, o)),
+            Mode::Rtmpt(tunnel) => match o {
+                StreamOut::Data { bytes, time } => {
+                    let mut t = Vec::new();
+                    tunnel.data(d == C2S, &bytes, &mut t);
+                    self.tunnel_events(id, dir, time, t);
+                }
+                StreamOut::Gap { len, time } => {
+                    let mut t = Vec::new();
+                    tunnel.gap(d == C2S, len, &mut t);
+                    self.tunnel_events(id, dir, time, t);
+                }
+                closed @ StreamOut::Closed { .. } => self.events.push_back(stream_event(id, dir, closed)),
+            },
+            Mode::Ignored => {}
+        }
+    }
+
+    fn tunnel_events(&mut self, conn: u64, dir: Direction, time: f64, outs: Vec<TunnelOut>) {
+        for t in outs {
+            match t {
+                TunnelOut::Data(bytes) => self.events.push_back(CaptureEvent::Data { conn, dir, bytes, time }),
+                TunnelOut::Gap(len) => self.events.push_back(CaptureEvent::Gap { conn, dir, len, time }),
+                TunnelOut::Warning(w) => self.warn(format!("packet {}: connection {conn}: {w}", self.packet)),
+            }
+        }
+    }
+
+    /// Decides the connection's kind when its first bytes allow (or `last_chance` forces it).
+    fn try_classify(&mut self, conn: &mut Conn, last_chance: bool) {
+        let Mode::Classifying {
+            heads,
+            head_done,
+            held_bytes,
+            ..
+        } = &conn.mode
+        else {
+            return;
+        };
+        let ctx = Context {
+            start_seen: conn.syn_seen,
+            rtmp_port: conn.client.port() == RTMP_PORT || conn.server.port() == RTMP_PORT,
+            last_chance: last_chance
+                || (head_done[0] && head_done[1])
+                || heads[0].len() >= HEAD_LIMIT
+                || heads[1].len() >= HEAD_LIMIT
+                || *held_bytes >= 4 * HEAD_LIMIT,
+        };
+        let Some(kind) = classify::classify(&heads[0], &heads[1], ctx) else {
+            return;
+        };
+        self.events.push_back(CaptureEvent::Classified {
+            conn: conn.id,
+            kind: kind.clone(),
+        });
+        let new_mode = match kind {
+            StreamKind::Rtmp | StreamKind::RtmpMidStream => Mode::Rtmp,
+            StreamKind::Rtmpt => Mode::Rtmpt(Box::default()),
+            StreamKind::Other(_) => Mode::Ignored,
+        };
+        if let Mode::Classifying { held, .. } = std::mem::replace(&mut conn.mode, new_mode) {
+            for (d, o) in held {
+                self.route(conn, d, o);
+            }
+        }
+    }
+
+    /// Flushes a connection that is no longer tracked.
+    fn finish(&mut self, mut conn: Conn) {
+        let time = self.time.max(conn.last_time);
+        self.total_pending = self.total_pending.saturating_sub(conn.pending());
+        let mut out = std::mem::take(&mut self.out);
+        for d in [C2S, S2C] {
+            conn.dirs[d].flush(time, &mut out);
+            for o in out.drain(..) {
+                self.route(&mut conn, d, o);
+            }
+        }
+        self.out = out;
+        self.try_classify(&mut conn, true);
+    }
+
+    /// End of capture: every connection is flushed, in order of appearance.
+    fn finish_all(&mut self) {
+        let mut conns: Vec<Conn> = self.conns.drain().map(|(_, c)| c).collect();
+        conns.sort_by_key(|c| c.id);
+        for conn in conns {
+            self.finish(conn);
+        }
+    }
+
+    /// Drops finished connections, then the least recently active ones.
+    fn evict(&mut self) {
+        let finished: Vec<FlowKey> = self.conns.iter().filter(|(_, c)| c.is_finished()).map(|(k, _)| *k).collect();
+        for key in finished {
+            self.conns.remove(&key);
+        }
+        let target = MAX_CONNECTIONS - MAX_CONNECTIONS / 8;
+        if self.conns.len() > target {
+            let mut by_age: Vec<(u64, FlowKey)> = self.conns.iter().map(|(k, c)| (c.last_packet, *k)).collect();
+            by_age.sort_unstable_by_key(|(p, _)| *p);
+            let excess = self.conns.len() - target;
+            for (_, key) in by_age.into_iter().take(excess) {
+                if let Some(conn) = self.conns.remove(&key) {
+                    self.finish(conn);
+                }
+            }
+        }
+    }
+
+    /// Too many out-of-order bytes overall: the connection holding most gives up its holes.
+    fn relieve_memory(&mut self) {
+        while self.total_pending > MAX_TOTAL_PENDING {
+            let Some(key) = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.pending() > 0)
+                .max_by_key(|(_, c)| c.pending())
+                .map(|(k, _)| *k)
+            else {
+                self.total_pending = 0;
+                return;
+            };
+            let Some(mut conn) = self.conns.remove(&key) else {
+                return;
+            };
+            let before = conn.pending();
+            let mut out = std::mem::take(&mut self.out);
+            for d in [C2S, S2C] {
+                conn.dirs[d].give_up_holes(self.time, &mut out);
+                self.emit(&mut conn, d, &mut out);
+            }
+            self.out = out;
+            self.total_pending = self.total_pending.saturating_sub(before - conn.pending().min(before));
+            self.conns.insert(key, conn);
+        }
+    }
+}
+
+fn stream_event(conn: u64, dir: Direction, o: StreamOut) -> CaptureEvent {
+    match o {
+        StreamOut::Data { bytes, time } => CaptureEvent::Data { conn, dir, bytes, time },
+        StreamOut::Gap { len, time } => CaptureEvent::Gap { conn, dir, len, time },
+        StreamOut::Closed { reset, time } => CaptureEvent::Closed { conn, dir, reset, time },
+    }
+}
+
+/// Without a SYN: is the packet's sender the server? Known server ports
+/// decide, else the lower port (ephemeral ports are high).
+fn server_side_is_src(src: SocketAddr, dst: SocketAddr) -> bool {
+    let src_known = SERVER_PORTS.contains(&src.port());
+    let dst_known = SERVER_PORTS.contains(&dst.port());
+    match (src_known, dst_known) {
+        (true, false) => true,
+        (false, true) => false,
+        _ => src.port() < dst.port(),
+    }
+}
