@@ -1,8 +1,10 @@
 //! `rtmpscope`: decode, diagnose and export RTMP sessions.
 
 mod decode;
+mod export;
 mod filter;
 mod input;
+mod stats;
 mod text;
 
 use std::process::ExitCode;
@@ -33,12 +35,29 @@ enum Command {
     ///   rtmpscope decode --c2s push.c2s --s2c push.s2c -v
     #[command(verbatim_doc_comment)]
     Decode(decode::DecodeArgs),
+    /// Per session and message stream: bytes, bitrates, frame rate, keyframe
+    /// interval, codecs (sequence headers, onMetaData), chunk sizes, acks.
+    ///
+    /// Examples:
+    ///   rtmpscope stats push.pcapng
+    ///   rtmpscope stats push.pcap --json | jq '.streams[].video_kbps'
+    #[command(verbatim_doc_comment)]
+    Stats(stats::StatsArgs),
+    /// Write the audio and video of one stream as an FLV file (ffprobe and ffplay read it).
+    ///
+    /// Examples:
+    ///   rtmpscope export-flv push.pcap --session 0 -o push.flv
+    ///   rtmpscope export-flv play.pcap --session 1 --stream 1 -o played.flv
+    #[command(name = "export-flv", verbatim_doc_comment)]
+    ExportFlv(export::ExportArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Decode(a) => decode::run(a),
+        Command::Stats(a) => stats::run(a),
+        Command::ExportFlv(a) => export::run(a),
     };
     match res {
         Ok(code) => code,
