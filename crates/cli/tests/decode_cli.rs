@@ -204,7 +204,7 @@ fn pcap_decoding_agrees_with_tshark_on_every_message() {
         let (code, out, err) = rtmpscope(&["decode", "--json", pcap.to_str().unwrap()]);
         assert_eq!(code, 0, "{name}: {err}");
         let lines = json_lines(&out);
-        let mut ours: std::collections::BTreeMap<(u64, String), Vec<_>> = Default::default();
+        let mut ours = ByDir::new();
         for m in lines.iter().filter(|l| l["kind"] == "message") {
             if m.get("complete") == Some(&serde_json::Value::Bool(false)) {
                 continue;
