@@ -157,10 +157,11 @@ fn garbage_input_gives_errors_not_a_crash() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// (conn, dir) -> [(csid, type, length, command)] from a tshark reference.
-fn tshark_messages(
-    name: &str,
-) -> std::collections::BTreeMap<(u64, String), Vec<(u64, u64, u64, String)>> {
+/// Messages per (connection or session, direction): (csid, type, length, command).
+type ByDir = std::collections::BTreeMap<(u64, String), Vec<(u64, u64, u64, String)>>;
+
+/// The messages of a tshark reference.
+fn tshark_messages(name: &str) -> ByDir {
     let text = std::fs::read_to_string(fixture(&format!("{name}.tshark.tsv"))).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
