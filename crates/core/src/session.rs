@@ -443,7 +443,9 @@ impl Session {
             RTMP_VERSION => None,
             RTMPE_VERSION => Some("RTMPE (encrypted RTMP): the chunk stream can't be decoded"),
             0x16 => Some("a TLS record (0x16): this is RTMPS or another TLS protocol, decode it in clear text through `rtmpscope proxy`"),
-            b'A'..=b'Z' => Some("ASCII text: this looks like HTTP (RTMPT?), not raw RTMP"),
+            _ if looks_like_http(buf) => {
+                Some("an HTTP request or response: this is HTTP (RTMPT?), not raw RTMP")
+            }
             _ => None,
         };
         self.queue.push_back(Event::Handshake(HandshakeEvent {
@@ -630,6 +632,21 @@ pub fn metadata_of(body: &Body) -> Option<&DataMessage> {
         Body::Data(d) if d.metadata().is_some() => Some(d),
         _ => None,
     }
+}
+
+/// Whether a stream starts like HTTP (a request line or a status line).
+fn looks_like_http(b: &[u8]) -> bool {
+    const STARTS: [&[u8]; 8] = [
+        b"GET ",
+        b"POST ",
+        b"PUT ",
+        b"HEAD ",
+        b"OPTIONS ",
+        b"DELETE ",
+        b"CONNECT ",
+        b"HTTP/",
+    ];
+    STARTS.iter().any(|p| b.starts_with(p))
 }
 
 /// Decodes a connection given as two raw direction streams with no timing

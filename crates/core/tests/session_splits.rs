@@ -129,6 +129,28 @@ fn wrong_version_is_reported_and_the_chunk_stream_still_decoded() {
 }
 
 #[test]
+fn garbage_handshake_is_reported_and_the_chunk_stream_still_found() {
+    let c2s = read("ffmpeg-publish.c2s");
+    let mut bad = c2s.to_vec();
+    // An uppercase letter, then 3072 bytes of junk in place of C1 and C2.
+    bad[0] = b'Q';
+    for (i, b) in bad[1..3073].iter_mut().enumerate() {
+        *b = (i * 7 % 251) as u8;
+    }
+    let mut s = Session::new();
+    let mut out = Vec::new();
+    s.feed(Direction::ClientToServer, Bytes::from(bad), 0.0, &mut out);
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Event::Error(x) if x.offset == 0)));
+    let connect = out.iter().find_map(|e| match e {
+        Event::Message(m) if m.index == 0 => Some(m),
+        _ => None,
+    });
+    assert_eq!(connect.unwrap().raw.offset, 3073);
+}
+
+#[test]
 fn tls_and_rtmpe_are_recognised_and_not_decoded() {
     for (first, word) in [(0x16u8, "TLS"), (6, "RTMPE")] {
         let mut data = vec![first];
