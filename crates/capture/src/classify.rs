@@ -58,12 +58,27 @@ fn classify_from_start(c2s: &[u8], s2c: &[u8], ctx: Context) -> Option<StreamKin
             return kind;
         }
         if is_c0(first) {
-            if c2s.len() >= C0C1_LEN || s2c.first().is_some_and(|&b| is_c0(b)) || ctx.last_chance {
+            if c2s.len() >= C0C1_LEN {
                 return Some(StreamKind::Rtmp);
             }
-            if !s2c.is_empty() {
-                // The server answered something that is not S0.
+            let Some(&s0) = s2c.first() else {
+                // A capture that ends inside C0+C1 is still RTMP.
+                return if ctx.last_chance {
+                    Some(StreamKind::Rtmp)
+                } else {
+                    None
+                };
+            };
+            // The server answered before C1 was complete: RTMP servers answer
+            // C0+C1 with S0+S1; the TPKT of RDP and ISO-TSAP (RFC 1006) also starts with 3.
+            if is_tpkt(c2s) {
+                return other("TPKT");
+            }
+            if !is_c0(s0) {
                 return other("unknown");
+            }
+            if s2c.len() >= C0C1_LEN || ctx.last_chance {
+                return Some(StreamKind::Rtmp);
             }
             return None;
         }
@@ -73,12 +88,13 @@ fn classify_from_start(c2s: &[u8], s2c: &[u8], ctx: Context) -> Option<StreamKin
         return None;
     }
     if let Some(&first) = s2c.first() {
-        // The server spoke first (or the client's bytes were not captured).
-        if is_c0(first) {
-            if s2c.len() >= C0C1_LEN || ctx.last_chance {
-                return Some(StreamKind::Rtmp);
-            }
+        // The server spoke first, or the client's bytes come later in a
+        // reordered capture, or were not captured: wait for them while possible.
+        if !ctx.last_chance {
             return None;
+        }
+        if is_c0(first) {
+            return Some(StreamKind::Rtmp);
         }
         if let Some(kind) = known_protocol(s2c, true) {
             return kind;
@@ -142,7 +158,15 @@ fn known_protocol(head: &[u8], no_more: bool) -> Option<Option<StreamKind>> {
 }
 
 const HTTP_METHODS: [&[u8]; 9] = [
-    b"POST ", b"GET ", b"HEAD ", b"PUT ", b"OPTIONS ", b"DELETE ", b"CONNECT ", b"PATCH ", b"TRACE ",
+    b"POST ",
+    b"GET ",
+    b"HEAD ",
+    b"PUT ",
+    b"OPTIONS ",
+    b"DELETE ",
+    b"CONNECT ",
+    b"PATCH ",
+    b"TRACE ",
 ];
 /// RTMPT request paths (the tunnel's open/send/idle/close commands and the ident probe).
 const RTMPT_PATHS: [&[u8]; 5] = [b"/open/", b"/send/", b"/idle/", b"/close/", b"/fcs/ident"];
@@ -160,7 +184,9 @@ fn http_kind(head: &[u8], no_more: bool) -> Option<Option<StreamKind>> {
         return Some(Some(StreamKind::Rtmpt));
     }
     let line_end = target.iter().position(|&b| b == b'\r' || b == b'\n');
-    let path_end = target.iter().position(|&b| b == b' ' || b == b'\r' || b == b'\n');
+    let path_end = target
+        .iter()
+        .position(|&b| b == b' ' || b == b'\r' || b == b'\n');
     match path_end {
         Some(end) => {
             let path = &target[..end];
@@ -170,8 +196,21 @@ fn http_kind(head: &[u8], no_more: bool) -> Option<Option<StreamKind>> {
                 Some(Some(StreamKind::Other("HTTP".into())))
             }
         }
-        None if no_more || line_end.is_some() || target.len() > 2048 => Some(Some(StreamKind::Other("HTTP".into()))),
+        None if no_more || line_end.is_some() || target.len() > 2048 => {
+            Some(Some(StreamKind::Other("HTTP".into())))
+        }
         None => Some(None),
+    }
+}
+
+/// A whole TPKT (RFC 1006: version 3, reserved 0, 16-bit length of at least 7) at the start.
+fn is_tpkt(head: &[u8]) -> bool {
+    match head {
+        [3, 0, hi, lo, ..] => {
+            let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+            len >= 7 && len <= head.len()
+        }
+        _ => false,
     }
 }
 
@@ -182,7 +221,8 @@ fn is_tls_record(head: &[u8]) -> bool {
 
 /// Could these few bytes still become a text protocol line?
 fn could_be_text_prefix(head: &[u8]) -> bool {
-    head.iter().all(|&b| (0x20..0x7F).contains(&b) || b == b'\r' || b == b'\n')
+    head.iter()
+        .all(|&b| (0x20..0x7F).contains(&b) || b == b'\r' || b == b'\n')
 }
 
 fn banner_name(head: &[u8]) -> Option<&'static str> {
@@ -218,7 +258,10 @@ fn plausible_header(b: &[u8]) -> Option<PlausibleHeader> {
     let timestamp = u32::from_be_bytes([0, h[1], h[2], h[3]]);
     let length = u32::from_be_bytes([0, h[4], h[5], h[6]]);
     let type_id = h[7];
-    if !(KNOWN_TYPES.contains(&type_id) || type_id == MSG_AGGREGATE) || length == 0 || length > MAX_PLAUSIBLE_LENGTH {
+    if !(KNOWN_TYPES.contains(&type_id) || type_id == MSG_AGGREGATE)
+        || length == 0
+        || length > MAX_PLAUSIBLE_LENGTH
+    {
         return None;
     }
     // Protocol control messages have fixed sizes (RTMP spec, section 5.4).
@@ -287,7 +330,9 @@ pub fn find_chunk_start(bytes: &[u8]) -> Option<usize> {
         match plausible_header(rest) {
             Some(h) if h.length <= MIN_CHUNK_SIZE => {
                 let next = h.header_len + h.length as usize;
-                rest.len() > next && plausible_next(&rest[next..]) && plausible_header(&rest[next..]).is_some()
+                rest.len() > next
+                    && plausible_next(&rest[next..])
+                    && plausible_header(&rest[next..]).is_some()
             }
             _ => false,
         }
@@ -315,21 +360,61 @@ mod tests {
         c.extend_from_slice(&[0x55; 1536]);
         assert_eq!(classify(&c, &[], start()), Some(StreamKind::Rtmp));
         assert_eq!(classify(&c[..100], &[], start()), None);
-        assert_eq!(classify(&c[..100], &c[..1], start()), Some(StreamKind::Rtmp));
+        assert_eq!(classify(&c[..100], &c[..1], start()), None);
+        assert_eq!(classify(&c[..100], &c, start()), Some(StreamKind::Rtmp));
+        let last = Context {
+            last_chance: true,
+            ..start()
+        };
+        assert_eq!(classify(&c[..100], &[], last), Some(StreamKind::Rtmp));
+    }
+
+    #[test]
+    fn rdp_tpkt_is_not_rtmp() {
+        let request = [3, 0, 0, 19, 14, 0xE0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 3, 0, 0, 0];
+        let confirm = [
+            3, 0, 0, 19, 14, 0xD0, 0, 0, 0x12, 0x34, 0, 2, 0x1F, 8, 0, 2, 0, 0, 0,
+        ];
+        assert_eq!(classify(&request, &[], start()), None);
+        assert_eq!(
+            classify(&request, &confirm, start()),
+            Some(StreamKind::Other("TPKT".into()))
+        );
     }
 
     #[test]
     fn tls_and_http_and_rtmpt() {
-        assert_eq!(classify(&[0x16, 3, 1, 2, 0], &[], start()), Some(StreamKind::Other("TLS".into())));
-        assert_eq!(classify(b"GET / HTTP/1.1\r\n", &[], start()), Some(StreamKind::Other("HTTP".into())));
-        assert_eq!(classify(b"POST /open/1 HTTP/1.1\r\n", &[], start()), Some(StreamKind::Rtmpt));
-        assert_eq!(classify(b"POST /idle/", &[], start()), Some(StreamKind::Rtmpt));
+        assert_eq!(
+            classify(&[0x16, 3, 1, 2, 0], &[], start()),
+            Some(StreamKind::Other("TLS".into()))
+        );
+        assert_eq!(
+            classify(b"GET / HTTP/1.1\r\n", &[], start()),
+            Some(StreamKind::Other("HTTP".into()))
+        );
+        assert_eq!(
+            classify(b"POST /open/1 HTTP/1.1\r\n", &[], start()),
+            Some(StreamKind::Rtmpt)
+        );
+        assert_eq!(
+            classify(b"POST /idle/", &[], start()),
+            Some(StreamKind::Rtmpt)
+        );
         assert_eq!(classify(b"POS", &[], start()), None);
     }
 
     #[test]
-    fn server_banner_is_other() {
-        assert_eq!(classify(&[], b"SSH-2.0-OpenSSH\r\n", start()), Some(StreamKind::Other("SSH".into())));
+    fn server_banner_is_other_once_the_client_stays_silent() {
+        let banner = b"SSH-2.0-OpenSSH\r\n";
+        assert_eq!(classify(&[], banner, start()), None);
+        let last = Context {
+            last_chance: true,
+            ..start()
+        };
+        assert_eq!(
+            classify(&[], banner, last),
+            Some(StreamKind::Other("SSH".into()))
+        );
     }
 
     #[test]
@@ -343,9 +428,18 @@ mod tests {
     fn mid_stream_random_bytes_are_unknown_at_last() {
         let b: Vec<u8> = (0..200u32).map(|i| (i * 97 + 13) as u8 | 0xC0).collect();
         assert_eq!(classify(&b, &[], mid()), None);
-        let last = Context { last_chance: true, ..mid() };
-        assert_eq!(classify(&b, &[], last), Some(StreamKind::Other("unknown".into())));
-        let port = Context { rtmp_port: true, ..last };
+        let last = Context {
+            last_chance: true,
+            ..mid()
+        };
+        assert_eq!(
+            classify(&b, &[], last),
+            Some(StreamKind::Other("unknown".into()))
+        );
+        let port = Context {
+            rtmp_port: true,
+            ..last
+        };
         assert_eq!(classify(&b, &[], port), Some(StreamKind::RtmpMidStream));
     }
 

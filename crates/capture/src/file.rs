@@ -174,7 +174,10 @@ impl<R: Read> PacketSource<R> {
         match magic {
             Some([0x0A, 0x0D, 0x0D, 0x0A]) => {
                 if head.len() < 12 {
-                    return Err(truncated_header(head.len(), "the pcapng section header block"));
+                    return Err(truncated_header(
+                        head.len(),
+                        "the pcapng section header block",
+                    ));
                 }
                 let bom = [head[8], head[9], head[10], head[11]];
                 let big_endian = if u32::from_le_bytes(bom) == BYTE_ORDER_MAGIC {
@@ -200,10 +203,13 @@ impl<R: Read> PacketSource<R> {
                 let header = match pcap_parser::pcap::parse_pcap_header(head) {
                     Ok((_, h)) => h,
                     Err(_) => {
-                        return Err(CaptureError::BadHeader("unreadable pcap file header".into()))
+                        return Err(CaptureError::BadHeader(
+                            "unreadable pcap file header".into(),
+                        ))
                     }
                 };
-                let (flavor, frac_per_sec) = pcap_magic(m).unwrap_or((PcapFlavor::LittleEndian, 1_000_000));
+                let (flavor, frac_per_sec) =
+                    pcap_magic(m).unwrap_or((PcapFlavor::LittleEndian, 1_000_000));
                 if header.version_major != 2 {
                     return Err(CaptureError::BadHeader(format!(
                         "pcap version {}.{} (only 2.x exists)",
@@ -301,7 +307,10 @@ impl<R: Read> PacketSource<R> {
             if need > self.buf.len() {
                 let size = need.next_power_of_two().max(READ_CHUNK);
                 self.buf.resize(size, 0);
-            } else if need <= READ_CHUNK && self.buf.len() > 4 * READ_CHUNK && self.end <= READ_CHUNK {
+            } else if need <= READ_CHUNK
+                && self.buf.len() > 4 * READ_CHUNK
+                && self.end <= READ_CHUNK
+            {
                 // Give back the memory of an earlier big block.
                 self.buf.truncate(READ_CHUNK);
                 self.buf.shrink_to_fit();
@@ -399,7 +408,10 @@ impl<R: Read> PacketSource<R> {
         let (ts_sec, ts_frac, data_len) = match parsed {
             Ok((_, b)) => (b.ts_sec, b.ts_usec, b.data.len()),
             Err(_) => {
-                self.stop(offset, format!("unreadable record at byte {offset}; the rest is skipped"));
+                self.stop(
+                    offset,
+                    format!("unreadable record at byte {offset}; the rest is skipped"),
+                );
                 return Ok(None);
             }
         };
@@ -562,11 +574,10 @@ impl<R: Read> PacketSource<R> {
             }
             Err(e) => {
                 // Keep the interface numbering right even when its options are broken.
-                let linktype = if len >= 12 {
-                    let v = if big_endian { be32(block, 8) >> 16 } else { le32(block, 8) & 0xFFFF };
-                    v
+                let linktype = if big_endian {
+                    be32(block, 8) >> 16
                 } else {
-                    0xFFFF
+                    le32(block, 8) & 0xFFFF
                 };
                 (
                     Interface {
@@ -595,7 +606,13 @@ impl<R: Read> PacketSource<R> {
     /// Parses an EPB, SPB or obsolete PB at the buffer start; on success the
     /// block is consumed and the packet's range points into the buffer still
     /// (consuming never moves bytes; the next `fill` may).
-    fn packet_block(&mut self, offset: u64, big_endian: bool, block_type: u32, len: usize) -> Option<RawPacket> {
+    fn packet_block(
+        &mut self,
+        offset: u64,
+        big_endian: bool,
+        block_type: u32,
+        len: usize,
+    ) -> Option<RawPacket> {
         let start = self.start;
         let block = &self.buf[start..start + len];
         // (interface, time units, data offset within block, data length, orig len)
@@ -637,8 +654,18 @@ impl<R: Read> PacketSource<R> {
                 if len < 32 {
                     Err("too short".into())
                 } else {
-                    let rd = |at: usize| if big_endian { be32(block, at) } else { le32(block, at) };
-                    let if_id = if big_endian { rd(8) >> 16 } else { rd(8) & 0xFFFF };
+                    let rd = |at: usize| {
+                        if big_endian {
+                            be32(block, at)
+                        } else {
+                            le32(block, at)
+                        }
+                    };
+                    let if_id = if big_endian {
+                        rd(8) >> 16
+                    } else {
+                        rd(8) & 0xFFFF
+                    };
                     let ts = (u64::from(rd(12)) << 32) | u64::from(rd(16));
                     let caplen = rd(20) as usize;
                     let orig = rd(24);
@@ -653,7 +680,13 @@ impl<R: Read> PacketSource<R> {
         let (if_id, ts, data_off, data_len, _orig_len) = match parsed {
             Ok(v) => v,
             Err(e) => {
-                self.warn(offset, format!("packet {} at byte {offset}: malformed packet block ({e}); skipped", self.packets));
+                self.warn(
+                    offset,
+                    format!(
+                        "packet {} at byte {offset}: malformed packet block ({e}); skipped",
+                        self.packets
+                    ),
+                );
                 return None;
             }
         };
@@ -781,9 +814,9 @@ fn describe_non_capture(head: &[u8]) -> String {
     } else if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
         Some("a Matroska/WebM file")
     } else {
-        let text = head
-            .iter()
-            .all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7F).contains(&b) || b >= 0x80);
+        let text = head.iter().all(|&b| {
+            b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7F).contains(&b) || b >= 0x80
+        });
         let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
         if text && matches!(first, Some(b'{') | Some(b'[')) {
             Some("JSON")
@@ -815,7 +848,10 @@ mod tests {
     #[test]
     fn json_is_named() {
         let t = err_text(br#"{"kind":"session"}"#);
-        assert!(t.starts_with("not a pcap/pcapng file: first bytes 7b 22 6b 69 6e 64 22 3a …"), "{t}");
+        assert!(
+            t.starts_with("not a pcap/pcapng file: first bytes 7b 22 6b 69 6e 64 22 3a …"),
+            "{t}"
+        );
         assert!(t.contains("JSON"), "{t}");
     }
 
@@ -831,7 +867,10 @@ mod tests {
     #[test]
     fn short_pcap_header_is_truncated() {
         let t = err_text(&[0xD4, 0xC3, 0xB2, 0xA1, 2, 0]);
-        assert_eq!(t, "capture truncated at byte 6: the file ends inside the 24-byte pcap file header");
+        assert_eq!(
+            t,
+            "capture truncated at byte 6: the file ends inside the 24-byte pcap file header"
+        );
     }
 
     #[test]

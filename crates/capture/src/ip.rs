@@ -49,15 +49,24 @@ pub(crate) enum IpPacket<'a> {
 }
 
 /// Decodes an IP packet; `Err` says what is malformed.
-pub(crate) fn parse_ip<'a>(packet: &'a [u8], defrag: &mut Defragmenter, time: f64) -> Result<IpPacket<'a>, String> {
-    let (ip, ext_error) = LaxIpSlice::from_slice(packet).map_err(|e| format!("bad IP header: {e}"))?;
+pub(crate) fn parse_ip<'a>(
+    packet: &'a [u8],
+    defrag: &mut Defragmenter,
+    time: f64,
+) -> Result<IpPacket<'a>, String> {
+    let (ip, ext_error) =
+        LaxIpSlice::from_slice(packet).map_err(|e| format!("bad IP header: {e}"))?;
     let (src, dst, declared_len, frag) = match &ip {
         LaxIpSlice::Ipv4(v4) => {
             let h = v4.header();
             let header_len = usize::from(h.ihl()) * 4;
             let total = usize::from(h.total_len());
             // total_len 0 (TSO) or too small: the length comes from the capture.
-            let declared = if total >= header_len { Some(total - header_len) } else { None };
+            let declared = if total >= header_len {
+                Some(total - header_len)
+            } else {
+                None
+            };
             let frag = if h.is_fragmenting_payload() {
                 Some(FragmentInfo {
                     id: u32::from(h.identification()),
@@ -67,7 +76,12 @@ pub(crate) fn parse_ip<'a>(packet: &'a [u8], defrag: &mut Defragmenter, time: f6
             } else {
                 None
             };
-            (IpAddr::V4(h.source_addr()), IpAddr::V4(h.destination_addr()), declared, frag)
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                declared,
+                frag,
+            )
         }
         LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
@@ -89,7 +103,12 @@ pub(crate) fn parse_ip<'a>(packet: &'a [u8], defrag: &mut Defragmenter, time: f6
             } else {
                 payload_length.checked_sub(v6.extensions().slice().len())
             };
-            (IpAddr::V6(h.source_addr()), IpAddr::V6(h.destination_addr()), declared, frag)
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                declared,
+                frag,
+            )
         }
     };
     let payload = ip.payload();
@@ -103,7 +122,9 @@ pub(crate) fn parse_ip<'a>(packet: &'a [u8], defrag: &mut Defragmenter, time: f6
             id: frag.id,
             protocol: payload.ip_number,
         };
-        return defrag.add(key, frag, payload.payload, time).map(|()| IpPacket::FragmentHeld);
+        return defrag
+            .add(key, frag, payload.payload, time)
+            .map(|()| IpPacket::FragmentHeld);
     }
     if payload.ip_number != ip_number::TCP {
         if let Some((e, _)) = ext_error {
@@ -111,14 +132,26 @@ pub(crate) fn parse_ip<'a>(packet: &'a [u8], defrag: &mut Defragmenter, time: f6
         }
         return Ok(IpPacket::NotTcp);
     }
-    let declared_tcp = if payload.incomplete { declared_len } else { None };
+    let declared_tcp = if payload.incomplete {
+        declared_len
+    } else {
+        None
+    };
     tcp_segment(src, dst, payload.payload, declared_tcp).map(IpPacket::Tcp)
 }
 
 /// Decodes a TCP header; `declared_len` is the segment's length on the wire when the capture cut it.
-pub(crate) fn tcp_segment(src: IpAddr, dst: IpAddr, bytes: &[u8], declared_len: Option<usize>) -> Result<TcpSegment<'_>, String> {
+pub(crate) fn tcp_segment(
+    src: IpAddr,
+    dst: IpAddr,
+    bytes: &[u8],
+    declared_len: Option<usize>,
+) -> Result<TcpSegment<'_>, String> {
     if bytes.len() < TCP_MIN_HEADER {
-        return Err(format!("TCP header cut short ({} of at least 20 bytes)", bytes.len()));
+        return Err(format!(
+            "TCP header cut short ({} of at least 20 bytes)",
+            bytes.len()
+        ));
     }
     let tcp = TcpSlice::from_slice(bytes).map_err(|e| format!("bad TCP header: {e}"))?;
     let header_len = bytes.len() - tcp.payload().len();
@@ -185,7 +218,13 @@ pub(crate) struct Defragmenter {
 }
 
 impl Defragmenter {
-    fn add(&mut self, key: FragmentKey, frag: FragmentInfo, bytes: &[u8], time: f64) -> Result<(), String> {
+    fn add(
+        &mut self,
+        key: FragmentKey,
+        frag: FragmentInfo,
+        bytes: &[u8],
+        time: f64,
+    ) -> Result<(), String> {
         let end = frag.offset + bytes.len();
         if end > MAX_REASSEMBLED {
             return Err(format!(
@@ -217,12 +256,18 @@ impl Defragmenter {
         if !frag.more {
             if set.end.is_some_and(|e| e != end) || set.filled.last().is_some_and(|r| r.1 > end) {
                 self.sets.remove(&key);
-                return Err(format!("IP fragments (id {}) disagree on the packet's end; dropped", key.id));
+                return Err(format!(
+                    "IP fragments (id {}) disagree on the packet's end; dropped",
+                    key.id
+                ));
             }
             set.end = Some(end);
         } else if set.end.is_some_and(|e| end > e) {
             self.sets.remove(&key);
-            return Err(format!("IP fragment (id {}) lies beyond the packet's end; dropped", key.id));
+            return Err(format!(
+                "IP fragment (id {}) lies beyond the packet's end; dropped",
+                key.id
+            ));
         }
         if set.data.len() < end {
             set.data.resize(end, 0);
@@ -337,7 +382,14 @@ mod tests {
         let mut frags = Vec::new();
         for (i, piece) in transport.chunks(48).enumerate() {
             let more = (i + 1) * 48 < transport.len();
-            let mut h = etherparse::Ipv4Header::new(piece.len() as u16, 64, ip_number::TCP, [10, 0, 0, 1], [10, 0, 0, 2]).unwrap();
+            let mut h = etherparse::Ipv4Header::new(
+                piece.len() as u16,
+                64,
+                ip_number::TCP,
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+            )
+            .unwrap();
             h.identification = 77;
             h.more_fragments = more;
             h.fragment_offset = etherparse::IpFragOffset::try_new((i * 48 / 8) as u16).unwrap();

@@ -40,6 +40,7 @@ use bytes::Bytes;
 use rtmpscope_core::session::Direction;
 use serde::Serialize;
 
+pub use file::FileFormat;
 pub use reader::CaptureReader;
 pub use writer::{PcapngWriter, SessionId};
 

@@ -41,7 +41,11 @@ pub(crate) enum LinkError {
     /// The link type is not one we read.
     Unsupported(u32),
     /// The frame is shorter than its link header.
-    Short { what: &'static str, need: usize, have: usize },
+    Short {
+        what: &'static str,
+        need: usize,
+        have: usize,
+    },
 }
 
 /// Strips the link header of a frame captured on a `linktype` interface.
@@ -81,7 +85,11 @@ pub(crate) fn network_layer(linktype: u32, frame: &[u8]) -> Result<Network<'_>, 
             // network order; a family fits in 16 bits, so try both.
             let le = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]);
             let be = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
-            let family = if linktype == LINKTYPE_LOOP || le > 0xFFFF { be } else { le };
+            let family = if linktype == LINKTYPE_LOOP || le > 0xFFFF {
+                be
+            } else {
+                le
+            };
             if family == AF_INET || AF_INET6.contains(&family) {
                 Ok(Network::Ip(rest))
             } else {
@@ -139,7 +147,10 @@ mod tests {
         let mut f = vec![0u8; 12];
         f.extend_from_slice(&[0x88, 0xA8, 0, 100, 0x81, 0x00, 0, 200, 0x08, 0x00]);
         f.extend_from_slice(&IP);
-        assert_eq!(network_layer(LINKTYPE_ETHERNET, &f), Ok(Network::Ip(&IP[..])));
+        assert_eq!(
+            network_layer(LINKTYPE_ETHERNET, &f),
+            Ok(Network::Ip(&IP[..]))
+        );
     }
 
     #[test]
@@ -162,16 +173,28 @@ mod tests {
     fn sll_and_sll2() {
         let mut sll = vec![0u8; 14];
         sll.extend_from_slice(&[0x86, 0xDD, 0x60]);
-        assert_eq!(network_layer(LINKTYPE_LINUX_SLL, &sll), Ok(Network::Ip(&[0x60][..])));
+        assert_eq!(
+            network_layer(LINKTYPE_LINUX_SLL, &sll),
+            Ok(Network::Ip(&[0x60][..]))
+        );
         let mut sll2 = vec![0x08, 0x00];
         sll2.extend_from_slice(&[0u8; 18]);
         sll2.push(0x45);
-        assert_eq!(network_layer(LINKTYPE_LINUX_SLL2, &sll2), Ok(Network::Ip(&[0x45][..])));
+        assert_eq!(
+            network_layer(LINKTYPE_LINUX_SLL2, &sll2),
+            Ok(Network::Ip(&[0x45][..]))
+        );
     }
 
     #[test]
     fn short_and_unsupported() {
-        assert!(matches!(network_layer(LINKTYPE_ETHERNET, &[0; 10]), Err(LinkError::Short { .. })));
-        assert_eq!(network_layer(147, &[0; 10]), Err(LinkError::Unsupported(147)));
+        assert!(matches!(
+            network_layer(LINKTYPE_ETHERNET, &[0; 10]),
+            Err(LinkError::Short { .. })
+        ));
+        assert_eq!(
+            network_layer(147, &[0; 10]),
+            Err(LinkError::Unsupported(147))
+        );
     }
 }

@@ -161,6 +161,8 @@ struct Conn {
     client_isn: Option<u32>,
     dirs: [Reassembler; 2],
     mode: Mode,
+    /// FIN or RST seen per direction (what finishes an ignored connection).
+    fin_seen: [bool; 2],
     /// Packet number of the last segment, for eviction.
     last_packet: u64,
     last_time: f64,
@@ -172,7 +174,9 @@ impl Conn {
     }
 
     fn is_finished(&self) -> bool {
-        self.dirs[0].is_ended() && self.dirs[1].is_ended() && !matches!(self.mode, Mode::Classifying { .. })
+        self.dirs[0].is_ended()
+            && self.dirs[1].is_ended()
+            && !matches!(self.mode, Mode::Classifying { .. })
     }
 }
 
@@ -236,7 +240,10 @@ impl Engine {
                     if whole.protocol == etherparse::ip_number::TCP {
                         match ip::tcp_segment(whole.src, whole.dst, &whole.payload, None) {
                             Ok(seg) => self.segment(&seg),
-                            Err(e) => self.warn(format!("packet {} (reassembled from IP fragments): {e}", packet.number)),
+                            Err(e) => self.warn(format!(
+                                "packet {} (reassembled from IP fragments): {e}",
+                                packet.number
+                            )),
                         }
                     }
                 }
@@ -293,6 +300,7 @@ impl Engine {
                     syn_seen,
                     client_isn: None,
                     dirs: [Reassembler::default(), Reassembler::default()],
+                    fin_seen: [false, false],
                     mode: Mode::Classifying {
                         heads: [Vec::new(), Vec::new()],
                         head_done: [false, false],
@@ -324,6 +332,16 @@ impl Engine {
         conn.last_time = time;
         let d = if seg.src == conn.client { C2S } else { S2C };
         let other = 1 - d;
+        if seg.flags.fin || seg.flags.rst {
+            conn.fin_seen[d] = true;
+            if seg.flags.rst {
+                conn.fin_seen[other] = true;
+            }
+        }
+        if matches!(conn.mode, Mode::Ignored) {
+            // Nothing of it is passed on: no need to reassemble.
+            return;
+        }
         let mut data_seq = seg.seq;
         if seg.flags.syn {
             data_seq = seg.seq.wrapping_add(1);
@@ -347,7 +365,12 @@ impl Engine {
             conn.dirs[d].start(data_seq);
         }
         if seg.flags.fin {
-            conn.dirs[d].fin(data_seq, seg.payload.len() + seg.missing as usize, time, &mut out);
+            conn.dirs[d].fin(
+                data_seq,
+                seg.payload.len() + seg.missing as usize,
+                time,
+                &mut out,
+            );
         }
         self.emit(conn, d, &mut out);
         if seg.flags.ack && !seg.flags.rst {
@@ -410,7 +433,9 @@ impl Engine {
                     tunnel.gap(d == C2S, len, &mut t);
                     self.tunnel_events(id, dir, time, t);
                 }
-                closed @ StreamOut::Closed { .. } => self.events.push_back(stream_event(id, dir, closed)),
+                closed @ StreamOut::Closed { .. } => {
+                    self.events.push_back(stream_event(id, dir, closed))
+                }
             },
             Mode::Ignored => {}
         }
@@ -419,9 +444,21 @@ impl Engine {
     fn tunnel_events(&mut self, conn: u64, dir: Direction, time: f64, outs: Vec<TunnelOut>) {
         for t in outs {
             match t {
-                TunnelOut::Data(bytes) => self.events.push_back(CaptureEvent::Data { conn, dir, bytes, time }),
-                TunnelOut::Gap(len) => self.events.push_back(CaptureEvent::Gap { conn, dir, len, time }),
-                TunnelOut::Warning(w) => self.warn(format!("packet {}: connection {conn}: {w}", self.packet)),
+                TunnelOut::Data(bytes) => self.events.push_back(CaptureEvent::Data {
+                    conn,
+                    dir,
+                    bytes,
+                    time,
+                }),
+                TunnelOut::Gap(len) => self.events.push_back(CaptureEvent::Gap {
+                    conn,
+                    dir,
+                    len,
+                    time,
+                }),
+                TunnelOut::Warning(w) => {
+                    self.warn(format!("packet {}: connection {conn}: {w}", self.packet))
+                }
             }
         }
     }
@@ -432,7 +469,7 @@ impl Engine {
             heads,
             head_done,
             held_bytes,
-            ..
+            held,
         } = &conn.mode
         else {
             return;
@@ -446,7 +483,16 @@ impl Engine {
                 || heads[1].len() >= HEAD_LIMIT
                 || *held_bytes >= 4 * HEAD_LIMIT,
         };
-        let Some(kind) = classify::classify(&heads[0], &heads[1], ctx) else {
+        let headers_only = heads[0].is_empty()
+            && heads[1].is_empty()
+            && held.iter().any(|(_, o)| matches!(o, StreamOut::Gap { .. }));
+        let kind = if ctx.last_chance && headers_only {
+            // Every payload byte was cut by the snapshot length.
+            Some(StreamKind::Other("payload not captured".into()))
+        } else {
+            classify::classify(&heads[0], &heads[1], ctx)
+        };
+        let Some(kind) = kind else {
             return;
         };
         self.events.push_back(CaptureEvent::Classified {
@@ -456,7 +502,11 @@ impl Engine {
         let new_mode = match kind {
             StreamKind::Rtmp | StreamKind::RtmpMidStream => Mode::Rtmp,
             StreamKind::Rtmpt => Mode::Rtmpt(Box::default()),
-            StreamKind::Other(_) => Mode::Ignored,
+            StreamKind::Other(_) => {
+                // Its bytes are not needed: give back what reassembly holds.
+                conn.dirs = [Reassembler::default(), Reassembler::default()];
+                Mode::Ignored
+            }
         };
         if let Mode::Classifying { held, .. } = std::mem::replace(&mut conn.mode, new_mode) {
             for (d, o) in held {
@@ -491,13 +541,22 @@ impl Engine {
 
     /// Drops finished connections, then the least recently active ones.
     fn evict(&mut self) {
-        let finished: Vec<FlowKey> = self.conns.iter().filter(|(_, c)| c.is_finished()).map(|(k, _)| *k).collect();
+        let finished: Vec<FlowKey> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_finished())
+            .map(|(k, _)| *k)
+            .collect();
         for key in finished {
             self.conns.remove(&key);
         }
         let target = MAX_CONNECTIONS - MAX_CONNECTIONS / 8;
         if self.conns.len() > target {
-            let mut by_age: Vec<(u64, FlowKey)> = self.conns.iter().map(|(k, c)| (c.last_packet, *k)).collect();
+            let mut by_age: Vec<(u64, FlowKey)> = self
+                .conns
+                .iter()
+                .map(|(k, c)| (c.last_packet, *k))
+                .collect();
             by_age.sort_unstable_by_key(|(p, _)| *p);
             let excess = self.conns.len() - target;
             for (_, key) in by_age.into_iter().take(excess) {
@@ -531,7 +590,9 @@ impl Engine {
                 self.emit(&mut conn, d, &mut out);
             }
             self.out = out;
-            self.total_pending = self.total_pending.saturating_sub(before - conn.pending().min(before));
+            self.total_pending = self
+                .total_pending
+                .saturating_sub(before - conn.pending().min(before));
             self.conns.insert(key, conn);
         }
     }
@@ -539,9 +600,24 @@ impl Engine {
 
 fn stream_event(conn: u64, dir: Direction, o: StreamOut) -> CaptureEvent {
     match o {
-        StreamOut::Data { bytes, time } => CaptureEvent::Data { conn, dir, bytes, time },
-        StreamOut::Gap { len, time } => CaptureEvent::Gap { conn, dir, len, time },
-        StreamOut::Closed { reset, time } => CaptureEvent::Closed { conn, dir, reset, time },
+        StreamOut::Data { bytes, time } => CaptureEvent::Data {
+            conn,
+            dir,
+            bytes,
+            time,
+        },
+        StreamOut::Gap { len, time } => CaptureEvent::Gap {
+            conn,
+            dir,
+            len,
+            time,
+        },
+        StreamOut::Closed { reset, time } => CaptureEvent::Closed {
+            conn,
+            dir,
+            reset,
+            time,
+        },
     }
 }
 

@@ -108,7 +108,14 @@ impl Reassembler {
 
     /// Adds a segment's payload at `seq`; `missing` bytes followed it on the
     /// wire but were not captured.
-    pub fn segment(&mut self, seq: u32, payload: &[u8], missing: u32, time: f64, out: &mut Vec<StreamOut>) {
+    pub fn segment(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        missing: u32,
+        time: f64,
+        out: &mut Vec<StreamOut>,
+    ) {
         if self.ended {
             return;
         }
@@ -201,15 +208,16 @@ impl Reassembler {
             return;
         }
         while self.skip_to_pending(time, out) {}
-        if let Some((fin_at, _)) = self.fin {
-            if fin_at > self.delivered {
-                out.push(StreamOut::Gap {
-                    len: fin_at - self.delivered,
-                    time,
-                });
-                let n = fin_at - self.delivered;
-                self.advance(n);
-            }
+        // Bytes up to the FIN, or up to what the receiver acknowledged, were
+        // sent: what of them is missing at the end was lost.
+        let end = match self.fin {
+            Some((fin_at, _)) => Some(fin_at),
+            None => self.acked,
+        };
+        if let Some(end) = end.filter(|&e| e > self.delivered) {
+            let n = end - self.delivered;
+            out.push(StreamOut::Gap { len: n, time });
+            self.advance(n);
         }
         self.check_fin(out);
         self.release();
@@ -308,7 +316,10 @@ impl Reassembler {
                     self.advance(n);
                 }
                 Piece::Lost(len, time) => {
-                    out.push(StreamOut::Gap { len: len - skip, time });
+                    out.push(StreamOut::Gap {
+                        len: len - skip,
+                        time,
+                    });
                     self.advance(len - skip);
                 }
             }
@@ -342,7 +353,8 @@ impl Reassembler {
                 let to = (c_start.min(end) - off) as usize;
                 if let Some(slice) = data.get(from..to) {
                     self.pending_bytes += slice.len();
-                    self.pending.insert(at, Piece::Data(Bytes::copy_from_slice(slice), time));
+                    self.pending
+                        .insert(at, Piece::Data(Bytes::copy_from_slice(slice), time));
                 }
             }
             at = at.max(c_end);
@@ -429,7 +441,25 @@ mod tests {
         assert!(!r.is_ended());
         r.flush(2.0, &mut out);
         assert_eq!(collect(&out), (b"ab????".to_vec(), vec![4]));
-        assert_eq!(out.last(), Some(&StreamOut::Closed { reset: false, time: 1.0 }));
+        assert_eq!(
+            out.last(),
+            Some(&StreamOut::Closed {
+                reset: false,
+                time: 1.0
+            })
+        );
+    }
+
+    #[test]
+    fn lost_tail_acknowledged_by_peer_is_a_gap_at_flush() {
+        let mut r = Reassembler::default();
+        let mut out = Vec::new();
+        r.start(0);
+        r.segment(0, b"ab", 0, 0.0, &mut out);
+        r.acknowledged(9, 0.0, &mut out);
+        assert_eq!(collect(&out).1, Vec::<u64>::new());
+        r.flush(1.0, &mut out);
+        assert_eq!(collect(&out), (b"ab???????".to_vec(), vec![7]));
     }
 
     #[test]
@@ -453,7 +483,13 @@ mod tests {
             r.segment(seq, &big, 0, 0.0, &mut out);
             seq += big.len() as u32;
         }
-        assert_eq!(out[0], StreamOut::Gap { len: 100, time: 0.0 });
+        assert_eq!(
+            out[0],
+            StreamOut::Gap {
+                len: 100,
+                time: 0.0
+            }
+        );
         assert!(r.pending_bytes() <= MAX_PENDING_BYTES);
     }
 }

@@ -30,7 +30,11 @@ enum State {
     /// Reading a request or response head.
     Head(Vec<u8>),
     /// Reading a body: `skip` leading bytes are not RTMP, then `rtmp` says whether the rest is.
-    Body { remaining: u64, skip: u64, rtmp: bool },
+    Body {
+        remaining: u64,
+        skip: u64,
+        rtmp: bool,
+    },
     /// Lost framing (after a gap or a malformed head): looking for the next head.
     Lost,
 }
@@ -114,7 +118,11 @@ impl Detunnel {
                         None => at += take,
                     }
                 }
-                State::Body { remaining, skip, rtmp } => {
+                State::Body {
+                    remaining,
+                    skip,
+                    rtmp,
+                } => {
                     let n = (*remaining).min((bytes.len() - at) as u64) as usize;
                     let skipped = (*skip).min(n as u64) as usize;
                     if *rtmp && n > skipped {
@@ -143,9 +151,17 @@ impl Detunnel {
 
     /// `len` bytes of the client's or the server's TCP stream were lost.
     pub fn gap(&mut self, from_client: bool, len: u64, out: &mut Vec<TunnelOut>) {
-        let side = if from_client { &mut self.client } else { &mut self.server };
+        let side = if from_client {
+            &mut self.client
+        } else {
+            &mut self.server
+        };
         match &mut side.state {
-            State::Body { remaining, skip, rtmp } if len <= *remaining => {
+            State::Body {
+                remaining,
+                skip,
+                rtmp,
+            } if len <= *remaining => {
                 let skipped = (*skip).min(len);
                 if *rtmp && len > skipped {
                     out.push(TunnelOut::Gap(len - skipped));
@@ -171,7 +187,12 @@ impl Detunnel {
 }
 
 /// Parses a complete head and says how to read the body that follows.
-fn start_body(head: &[u8], request: bool, queue: &mut VecDeque<Command>, out: &mut Vec<TunnelOut>) -> State {
+fn start_body(
+    head: &[u8],
+    request: bool,
+    queue: &mut VecDeque<Command>,
+    out: &mut Vec<TunnelOut>,
+) -> State {
     let text = String::from_utf8_lossy(head);
     let mut lines = text.split("\r\n");
     let first = lines.next().unwrap_or("");
@@ -182,7 +203,9 @@ fn start_body(head: &[u8], request: bool, queue: &mut VecDeque<Command>, out: &m
             let name = name.trim();
             if name.eq_ignore_ascii_case("content-length") {
                 content_length = value.trim().parse().ok();
-            } else if name.eq_ignore_ascii_case("transfer-encoding") && value.to_ascii_lowercase().contains("chunked") {
+            } else if name.eq_ignore_ascii_case("transfer-encoding")
+                && value.to_ascii_lowercase().contains("chunked")
+            {
                 chunked = true;
             }
         }
@@ -219,7 +242,11 @@ fn start_body(head: &[u8], request: bool, queue: &mut VecDeque<Command>, out: &m
         let command = queue.pop_front().unwrap_or(Command::Idle);
         let rtmp = status_ok && matches!(command, Command::Send | Command::Idle | Command::Close);
         // Without a length the body runs to the end of the connection (RFC 9112, section 6.3).
-        body(content_length.unwrap_or(u64::MAX), if rtmp { 1 } else { 0 }, rtmp)
+        body(
+            content_length.unwrap_or(u64::MAX),
+            if rtmp { 1 } else { 0 },
+            rtmp,
+        )
     }
 }
 
@@ -227,7 +254,11 @@ fn body(remaining: u64, skip: u64, rtmp: bool) -> State {
     if remaining == 0 {
         State::Head(Vec::new())
     } else {
-        State::Body { remaining, skip, rtmp }
+        State::Body {
+            remaining,
+            skip,
+            rtmp,
+        }
     }
 }
 

@@ -102,7 +102,10 @@ fn index(dir: Direction) -> usize {
 }
 
 fn unknown_session() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, "unknown or closed capture session")
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "unknown or closed capture session",
+    )
 }
 
 impl<W: Write> PcapngWriter<W> {
@@ -141,7 +144,12 @@ impl<W: Write> PcapngWriter<W> {
     }
 
     /// Starts a session: writes SYN, SYN-ACK and ACK; initial sequence numbers are derived from the session.
-    pub fn open_session(&mut self, client: SocketAddr, server: SocketAddr, time: f64) -> io::Result<SessionId> {
+    pub fn open_session(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        time: f64,
+    ) -> io::Result<SessionId> {
         let n = self.next_session;
         let seed = splitmix64(n ^ (u64::from(client.port()) << 32) ^ u64::from(server.port()));
         self.open_session_with_isn(client, server, time, seed as u32, (seed >> 32) as u32)
@@ -188,14 +196,29 @@ impl<W: Write> PcapngWriter<W> {
     }
 
     /// Writes bytes sent in one direction, in segments of at most [`MAX_SEGMENT`] bytes.
-    pub fn data(&mut self, session: SessionId, dir: Direction, bytes: &[u8], time: f64) -> io::Result<()> {
-        let mut s = self.sessions.remove(&session.0).ok_or_else(unknown_session)?;
+    pub fn data(
+        &mut self,
+        session: SessionId,
+        dir: Direction,
+        bytes: &[u8],
+        time: f64,
+    ) -> io::Result<()> {
+        let mut s = self
+            .sessions
+            .remove(&session.0)
+            .ok_or_else(unknown_session)?;
         let result = self.data_inner(&mut s, index(dir), bytes, time);
         self.sessions.insert(session.0, s);
         result
     }
 
-    fn data_inner(&mut self, s: &mut WriterSession, d: usize, bytes: &[u8], time: f64) -> io::Result<()> {
+    fn data_inner(
+        &mut self,
+        s: &mut WriterSession,
+        d: usize,
+        bytes: &[u8],
+        time: f64,
+    ) -> io::Result<()> {
         if s.closed[d] {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -222,8 +245,17 @@ impl<W: Write> PcapngWriter<W> {
 
     /// Records that `len` bytes of a direction were not captured: the sequence
     /// numbers skip them and the receiver's acknowledgement carries a comment.
-    pub fn gap(&mut self, session: SessionId, dir: Direction, len: u64, time: f64) -> io::Result<()> {
-        let mut s = self.sessions.remove(&session.0).ok_or_else(unknown_session)?;
+    pub fn gap(
+        &mut self,
+        session: SessionId,
+        dir: Direction,
+        len: u64,
+        time: f64,
+    ) -> io::Result<()> {
+        let mut s = self
+            .sessions
+            .remove(&session.0)
+            .ok_or_else(unknown_session)?;
         let d = index(dir);
         s.last_time = time;
         s.next_seq[d] = s.next_seq[d].wrapping_add(len as u32);
@@ -241,8 +273,17 @@ impl<W: Write> PcapngWriter<W> {
     }
 
     /// Ends a direction with FIN (acknowledged by the other side) or RST.
-    pub fn close(&mut self, session: SessionId, dir: Direction, reset: bool, time: f64) -> io::Result<()> {
-        let mut s = self.sessions.remove(&session.0).ok_or_else(unknown_session)?;
+    pub fn close(
+        &mut self,
+        session: SessionId,
+        dir: Direction,
+        reset: bool,
+        time: f64,
+    ) -> io::Result<()> {
+        let mut s = self
+            .sessions
+            .remove(&session.0)
+            .ok_or_else(unknown_session)?;
         let d = index(dir);
         s.last_time = time;
         let result = if s.closed[d] {
@@ -280,7 +321,10 @@ impl<W: Write> PcapngWriter<W> {
     /// Attaches a comment (a session fact) to the session's next packet; [`PcapngWriter::flush`]
     /// writes it on an acknowledgement if no packet came by then.
     pub fn comment(&mut self, session: SessionId, text: &str) -> io::Result<()> {
-        let s = self.sessions.get_mut(&session.0).ok_or_else(unknown_session)?;
+        let s = self
+            .sessions
+            .get_mut(&session.0)
+            .ok_or_else(unknown_session)?;
         if s.comments.len() < 64 {
             s.comments.push(text.to_string());
         }
@@ -289,7 +333,12 @@ impl<W: Write> PcapngWriter<W> {
 
     /// Writes comments still waiting for a packet, then flushes the underlying writer.
     pub fn flush(&mut self) -> io::Result<()> {
-        let waiting: Vec<u64> = self.sessions.iter().filter(|(_, s)| !s.comments.is_empty()).map(|(id, _)| *id).collect();
+        let waiting: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| !s.comments.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
         for id in waiting {
             if let Some(mut s) = self.sessions.remove(&id) {
                 // A closed direction sends nothing more; the comment rides on the other's ACK then.
@@ -319,8 +368,20 @@ impl<W: Write> PcapngWriter<W> {
     }
 
     /// Writes one TCP segment from direction `d` as an enhanced packet block.
-    fn packet(&mut self, s: &mut WriterSession, d: usize, flags: Flags, payload: &[u8], time: f64, comment: Option<&str>) -> io::Result<()> {
-        let (src, dst) = if d == 0 { (s.client, s.server) } else { (s.server, s.client) };
+    fn packet(
+        &mut self,
+        s: &mut WriterSession,
+        d: usize,
+        flags: Flags,
+        payload: &[u8],
+        time: f64,
+        comment: Option<&str>,
+    ) -> io::Result<()> {
+        let (src, dst) = if d == 0 {
+            (s.client, s.server)
+        } else {
+            (s.server, s.client)
+        };
         let mut tcp = TcpHeader::new(src.port(), dst.port(), s.next_seq[d], WINDOW);
         tcp.syn = flags.syn;
         tcp.fin = flags.fin;
@@ -343,7 +404,8 @@ impl<W: Write> PcapngWriter<W> {
         match (src.ip(), dst.ip()) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {
                 let tcp_len = u16::try_from(tcp.header_len() + payload.len()).map_err(invalid)?;
-                let mut ip = Ipv4Header::new(tcp_len, TTL, ip_number::TCP, a.octets(), b.octets()).map_err(invalid)?;
+                let mut ip = Ipv4Header::new(tcp_len, TTL, ip_number::TCP, a.octets(), b.octets())
+                    .map_err(invalid)?;
                 ip.identification = s.ip_id;
                 ip.dont_fragment = true;
                 ip.header_checksum = ip.calc_header_checksum();
@@ -355,7 +417,8 @@ impl<W: Write> PcapngWriter<W> {
                 let ip = Ipv6Header {
                     traffic_class: 0,
                     flow_label: Ipv6FlowLabel::ZERO,
-                    payload_length: u16::try_from(tcp.header_len() + payload.len()).map_err(invalid)?,
+                    payload_length: u16::try_from(tcp.header_len() + payload.len())
+                        .map_err(invalid)?,
                     next_header: ip_number::TCP,
                     hop_limit: TTL,
                     source: a,
@@ -374,7 +437,11 @@ impl<W: Write> PcapngWriter<W> {
 
     fn enhanced_packet(&mut self, packet: &[u8], time: f64, comments: &[String]) -> io::Result<()> {
         let micros = (time * 1e6).round();
-        let ts = if micros.is_finite() && micros > 0.0 { micros as u64 } else { 0 };
+        let ts = if micros.is_finite() && micros > 0.0 {
+            micros as u64
+        } else {
+            0
+        };
         let len = u32::try_from(packet.len()).map_err(invalid)?;
         let mut body = std::mem::take(&mut self.block);
         body.clear();
@@ -446,7 +513,9 @@ fn to_v6(ip: IpAddr) -> [u8; 16] {
 /// Both endpoints in one family: an IPv4 side of a mixed pair becomes IPv4-mapped IPv6.
 fn same_family(client: SocketAddr, server: SocketAddr) -> (SocketAddr, SocketAddr) {
     match (client, server) {
-        (SocketAddr::V4(_), SocketAddr::V4(_)) | (SocketAddr::V6(_), SocketAddr::V6(_)) => (client, server),
+        (SocketAddr::V4(_), SocketAddr::V4(_)) | (SocketAddr::V6(_), SocketAddr::V6(_)) => {
+            (client, server)
+        }
         _ => (
             SocketAddr::new(IpAddr::V6(to_v6(client.ip()).into()), client.port()),
             SocketAddr::new(IpAddr::V6(to_v6(server.ip()).into()), server.port()),
@@ -467,7 +536,10 @@ mod tests {
     use crate::{CaptureEvent, CaptureReader, StreamKind};
 
     fn read_all(file: &[u8]) -> Vec<CaptureEvent> {
-        CaptureReader::new(file).unwrap().collect::<Result<Vec<_>, _>>().unwrap()
+        CaptureReader::new(file)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
     }
 
     #[test]
@@ -475,41 +547,81 @@ mod tests {
         let mut w = PcapngWriter::new(Vec::new(), "test").unwrap();
         let c: SocketAddr = "[2001:db8::1]:50000".parse().unwrap();
         let srv: SocketAddr = "[2001:db8::2]:1935".parse().unwrap();
-        let s = w.open_session_with_isn(c, srv, 10.0, u32::MAX - 100, 5).unwrap();
+        let s = w
+            .open_session_with_isn(c, srv, 10.0, u32::MAX - 100, 5)
+            .unwrap();
         let mut c2s = vec![3u8];
         c2s.extend((0..200_000u32).map(|i| (i % 251) as u8));
         w.data(s, Direction::ClientToServer, &c2s, 10.5).unwrap();
-        w.data(s, Direction::ServerToClient, &[3, 1, 2, 3], 10.6).unwrap();
+        w.data(s, Direction::ServerToClient, &[3, 1, 2, 3], 10.6)
+            .unwrap();
         w.close(s, Direction::ClientToServer, false, 11.0).unwrap();
         w.close(s, Direction::ServerToClient, true, 11.0).unwrap();
         let events = read_all(&w.into_inner());
         let mut got = Vec::new();
         for e in &events {
             match e {
-                CaptureEvent::Data { dir: Direction::ClientToServer, bytes, .. } => got.extend_from_slice(bytes),
+                CaptureEvent::Data {
+                    dir: Direction::ClientToServer,
+                    bytes,
+                    ..
+                } => got.extend_from_slice(bytes),
                 CaptureEvent::Gap { .. } | CaptureEvent::Warning { .. } => panic!("{e:?}"),
                 _ => {}
             }
         }
         assert_eq!(got, c2s);
-        assert!(events.contains(&CaptureEvent::Classified { conn: 0, kind: StreamKind::Rtmp }));
-        assert!(events.iter().any(|e| matches!(e, CaptureEvent::Closed { dir: Direction::ServerToClient, reset: true, .. })));
-        assert!(events.iter().any(|e| matches!(e, CaptureEvent::Closed { dir: Direction::ClientToServer, reset: false, .. })));
+        assert!(events.contains(&CaptureEvent::Classified {
+            conn: 0,
+            kind: StreamKind::Rtmp
+        }));
+        assert!(events.iter().any(|e| matches!(
+            e,
+            CaptureEvent::Closed {
+                dir: Direction::ServerToClient,
+                reset: true,
+                ..
+            }
+        )));
+        assert!(events.iter().any(|e| matches!(
+            e,
+            CaptureEvent::Closed {
+                dir: Direction::ClientToServer,
+                reset: false,
+                ..
+            }
+        )));
     }
 
     #[test]
     fn gap_is_read_back_as_a_gap() {
         let mut w = PcapngWriter::new(Vec::new(), "").unwrap();
-        let s = w.open_session("127.0.0.1:4000".parse().unwrap(), "127.0.0.1:1935".parse().unwrap(), 1.0).unwrap();
+        let s = w
+            .open_session(
+                "127.0.0.1:4000".parse().unwrap(),
+                "127.0.0.1:1935".parse().unwrap(),
+                1.0,
+            )
+            .unwrap();
         let mut c0c1 = vec![3u8];
         c0c1.extend_from_slice(&[7u8; 1536]);
         w.data(s, Direction::ClientToServer, &c0c1, 1.0).unwrap();
         w.gap(s, Direction::ClientToServer, 1000, 1.5).unwrap();
         w.data(s, Direction::ClientToServer, b"after", 2.0).unwrap();
         let events = read_all(&w.into_inner());
-        let gaps: Vec<_> = events.iter().filter(|e| matches!(e, CaptureEvent::Gap { .. })).collect();
+        let gaps: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e, CaptureEvent::Gap { .. }))
+            .collect();
         assert_eq!(gaps.len(), 1);
-        assert!(matches!(gaps[0], CaptureEvent::Gap { len: 1000, dir: Direction::ClientToServer, .. }));
+        assert!(matches!(
+            gaps[0],
+            CaptureEvent::Gap {
+                len: 1000,
+                dir: Direction::ClientToServer,
+                ..
+            }
+        ));
         let last_data = events.iter().rev().find_map(|e| match e {
             CaptureEvent::Data { bytes, .. } => Some(bytes.clone()),
             _ => None,

@@ -26,9 +26,17 @@ fn pcap_header() -> Vec<u8> {
 /// A small valid pcapng file from the writer, as a base for mutations.
 fn written() -> Vec<u8> {
     let mut w = PcapngWriter::new(Vec::new(), "base").unwrap();
-    let s = w.open_session("10.0.0.1:1000".parse().unwrap(), "10.0.0.2:1935".parse().unwrap(), 5.0).unwrap();
-    w.data(s, Direction::ClientToServer, &rtmp_client_bytes(1700), 5.1).unwrap();
-    w.data(s, Direction::ServerToClient, &rtmp_client_bytes(300), 5.2).unwrap();
+    let s = w
+        .open_session(
+            "10.0.0.1:1000".parse().unwrap(),
+            "10.0.0.2:1935".parse().unwrap(),
+            5.0,
+        )
+        .unwrap();
+    w.data(s, Direction::ClientToServer, &rtmp_client_bytes(1700), 5.1)
+        .unwrap();
+    w.data(s, Direction::ServerToClient, &rtmp_client_bytes(300), 5.2)
+        .unwrap();
     w.close(s, Direction::ClientToServer, false, 5.3).unwrap();
     w.into_inner()
 }
@@ -95,7 +103,7 @@ proptest! {
         dup_every in 2usize..6,
     ) {
         let up = rtmp_client_bytes(up_len);
-        let down: Vec<u8> = (0..down_len).map(|i| (i * 13) as u8).collect();
+        let down: Vec<u8> = (0..down_len).map(|i| if i == 0 { 3 } else { (i * 13) as u8 }).collect();
         let mut c = Conversation::new("10.0.0.1:50000", "10.0.0.2:1935", client_isn, server_isn);
         let mut pkts = c.handshake();
         let first = [c.seq[0], c.seq[1]];

@@ -26,7 +26,10 @@ fn expected_streams(name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     let dir = fixtures();
     let single = dir.join(format!("{name}.c2s"));
     if single.exists() {
-        return vec![(fs::read(single).unwrap(), fs::read(dir.join(format!("{name}.s2c"))).unwrap())];
+        return vec![(
+            fs::read(single).unwrap(),
+            fs::read(dir.join(format!("{name}.s2c"))).unwrap(),
+        )];
     }
     let mut v = Vec::new();
     for n in 0.. {
@@ -34,7 +37,10 @@ fn expected_streams(name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
         if !c2s.exists() {
             break;
         }
-        v.push((fs::read(c2s).unwrap(), fs::read(dir.join(format!("{name}.{n}.s2c"))).unwrap()));
+        v.push((
+            fs::read(c2s).unwrap(),
+            fs::read(dir.join(format!("{name}.{n}.s2c"))).unwrap(),
+        ));
     }
     assert!(!v.is_empty(), "no streams for {name}");
     v
@@ -43,18 +49,41 @@ fn expected_streams(name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
 /// Reads `capture` and checks each RTMP connection against `expected`, in order.
 fn check_capture(label: &str, capture: &[u8], expected: &[(Vec<u8>, Vec<u8>)]) {
     let events = read_events(capture);
-    assert!(warnings(&events).is_empty(), "{label}: warnings {:?}", warnings(&events));
+    assert!(
+        warnings(&events).is_empty(),
+        "{label}: warnings {:?}",
+        warnings(&events)
+    );
     let conns = by_connection(&events);
-    let rtmp: Vec<&Conn> = conns.values().filter(|c| c.kind == Some(StreamKind::Rtmp)).collect();
+    let rtmp: Vec<&Conn> = conns
+        .values()
+        .filter(|c| c.kind == Some(StreamKind::Rtmp))
+        .collect();
     assert_eq!(rtmp.len(), expected.len(), "{label}: RTMP connections");
     for (i, (conn, (c2s, s2c))) in rtmp.iter().zip(expected).enumerate() {
         assert!(conn.syn_seen, "{label}: connection {i} start");
-        assert!(conn.gaps.is_empty(), "{label}: connection {i} gaps {:?}", conn.gaps);
-        assert_eq!(conn.c2s.len(), c2s.len(), "{label}: connection {i} c2s length");
+        assert!(
+            conn.gaps.is_empty(),
+            "{label}: connection {i} gaps {:?}",
+            conn.gaps
+        );
+        assert_eq!(
+            conn.c2s.len(),
+            c2s.len(),
+            "{label}: connection {i} c2s length"
+        );
         assert!(conn.c2s == *c2s, "{label}: connection {i} c2s bytes differ");
-        assert_eq!(conn.s2c.len(), s2c.len(), "{label}: connection {i} s2c length");
+        assert_eq!(
+            conn.s2c.len(),
+            s2c.len(),
+            "{label}: connection {i} s2c length"
+        );
         assert!(conn.s2c == *s2c, "{label}: connection {i} s2c bytes differ");
-        assert_eq!(conn.server.unwrap().port() % 10000, 9351, "{label}: server side");
+        assert_eq!(
+            conn.server.unwrap().port() % 10000,
+            9351,
+            "{label}: server side"
+        );
     }
 }
 
@@ -71,8 +100,21 @@ fn fixture_events_come_in_capture_order() {
     let capture = fs::read(fixtures().join("publish-denied.pcap")).unwrap();
     let events = read_events(&capture);
     // Connection, Classified, then data; times never go backwards within a direction.
-    assert!(matches!(events[0], CaptureEvent::Connection { conn: 0, syn_seen: true, .. }));
-    assert!(matches!(&events[1], CaptureEvent::Classified { conn: 0, kind: StreamKind::Rtmp }));
+    assert!(matches!(
+        events[0],
+        CaptureEvent::Connection {
+            conn: 0,
+            syn_seen: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        &events[1],
+        CaptureEvent::Classified {
+            conn: 0,
+            kind: StreamKind::Rtmp
+        }
+    ));
     let mut last = [0.0f64; 2];
     for e in &events {
         if let CaptureEvent::Data { dir, time, .. } = e {
@@ -89,7 +131,11 @@ fn fixture_events_come_in_capture_order() {
 #[test]
 fn big_endian_pcap_reads_the_same() {
     let le = fs::read(fixtures().join("ffmpeg-publish.pcap")).unwrap();
-    check_capture("ffmpeg-publish (big-endian)", &pcap_to_big_endian(&le), &expected_streams("ffmpeg-publish"));
+    check_capture(
+        "ffmpeg-publish (big-endian)",
+        &pcap_to_big_endian(&le),
+        &expected_streams("ffmpeg-publish"),
+    );
 }
 
 #[test]
@@ -106,7 +152,11 @@ fn derived_formats_and_link_types() {
         check_capture(file, &capture, &denied);
     }
     let two = fs::read(data_dir().join("two-interfaces.pcapng")).unwrap();
-    check_capture("two-interfaces.pcapng", &two, &[denied[0].clone(), denied[0].clone()]);
+    check_capture(
+        "two-interfaces.pcapng",
+        &two,
+        &[denied[0].clone(), denied[0].clone()],
+    );
 }
 
 #[test]
@@ -146,7 +196,10 @@ fn snapshot_length_cuts_become_gaps() {
     let conn = conns.values().find(|c| c.kind.is_some()).unwrap();
     assert_eq!(conn.kind, Some(StreamKind::Rtmp));
     assert!(!conn.gaps.is_empty());
-    for (dir, want) in [(Direction::ClientToServer, &expected[0].0), (Direction::ServerToClient, &expected[0].1)] {
+    for (dir, want) in [
+        (Direction::ClientToServer, &expected[0].0),
+        (Direction::ServerToClient, &expected[0].1),
+    ] {
         let got = conn.stream(dir);
         assert_eq!(got.len(), want.len(), "{dir:?} length with gaps");
         let mut masked = want.clone();
@@ -155,7 +208,10 @@ fn snapshot_length_cuts_become_gaps() {
                 masked[off as usize..(off + len) as usize].fill(0xEE);
             }
         }
-        assert!(got == masked.as_slice(), "{dir:?}: bytes outside the gaps differ");
+        assert!(
+            got == masked.as_slice(),
+            "{dir:?}: bytes outside the gaps differ"
+        );
     }
 }
 
@@ -167,7 +223,11 @@ fn truncated_capture_warns_and_keeps_the_prefix() {
         let events = read_events(&capture[..cut]);
         let w = warnings(&events);
         assert_eq!(w.len(), 1, "cut {cut}: {w:?}");
-        assert!(w[0].starts_with(&format!("capture truncated at byte {cut}")), "{}", w[0]);
+        assert!(
+            w[0].starts_with(&format!("capture truncated at byte {cut}")),
+            "{}",
+            w[0]
+        );
         let conns = by_connection(&events);
         if let Some(conn) = conns.values().next() {
             assert!(c2s.starts_with(&conn.c2s), "cut {cut}: c2s is not a prefix");
@@ -188,7 +248,10 @@ fn reader_streams_in_small_reads() {
         }
     }
     let capture = fs::read(data_dir().join("publish-denied.pcapng")).unwrap();
-    let events: Vec<_> = CaptureReader::new(Trickle(&capture)).unwrap().collect::<Result<_, _>>().unwrap();
+    let events: Vec<_> = CaptureReader::new(Trickle(&capture))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(events, read_events(&capture));
 }
 

@@ -10,7 +10,10 @@ use rtmpscope_capture::{CaptureError, CaptureEvent, CaptureReader, StreamKind};
 use rtmpscope_core::session::Direction;
 
 fn eth(packets: Vec<(f64, Vec<u8>)>) -> Vec<u8> {
-    let frames: Vec<(f64, Vec<u8>)> = packets.into_iter().map(|(t, p)| (t, ethernet(&p, &[]))).collect();
+    let frames: Vec<(f64, Vec<u8>)> = packets
+        .into_iter()
+        .map(|(t, p)| (t, ethernet(&p, &[])))
+        .collect();
     pcap(LINKTYPE_ETHERNET, &frames)
 }
 
@@ -63,8 +66,22 @@ fn lost_segment_becomes_a_gap_of_its_length() {
     want[1537..2000].fill(0xEE);
     assert_eq!(conn.c2s, want);
     // The gap comes out as soon as the acknowledgement proves the loss, before the last segment.
-    let gap_at = events.iter().position(|e| matches!(e, CaptureEvent::Gap { .. })).unwrap();
-    let last_data = events.iter().rposition(|e| matches!(e, CaptureEvent::Data { dir: Direction::ClientToServer, .. })).unwrap();
+    let gap_at = events
+        .iter()
+        .position(|e| matches!(e, CaptureEvent::Gap { .. }))
+        .unwrap();
+    let last_data = events
+        .iter()
+        .rposition(|e| {
+            matches!(
+                e,
+                CaptureEvent::Data {
+                    dir: Direction::ClientToServer,
+                    ..
+                }
+            )
+        })
+        .unwrap();
     assert!(gap_at < last_data);
 }
 
@@ -83,7 +100,12 @@ fn lost_segment_without_acknowledgement_is_a_gap_at_the_end() {
 
 #[test]
 fn sequence_numbers_wrap() {
-    let mut c = Conversation::new("10.0.0.1:50000", "10.0.0.2:1935", u32::MAX - 700, u32::MAX - 3);
+    let mut c = Conversation::new(
+        "10.0.0.1:50000",
+        "10.0.0.2:1935",
+        u32::MAX - 700,
+        u32::MAX - 3,
+    );
     let up = rtmp_client_bytes(5000);
     let down = rtmp_client_bytes(3000);
     let mut pkts = c.handshake();
@@ -136,7 +158,11 @@ fn vlan_and_qinq_tags() {
         .into_iter()
         .enumerate()
         .map(|(i, (t, p))| {
-            let tags: &[(u16, u16)] = if i % 2 == 0 { &[(0x8100, 10)] } else { &[(0x88A8, 100), (0x8100, 10)] };
+            let tags: &[(u16, u16)] = if i % 2 == 0 {
+                &[(0x8100, 10)]
+            } else {
+                &[(0x88A8, 100), (0x8100, 10)]
+            };
             (t, ethernet(&p, tags))
         })
         .collect();
@@ -158,14 +184,25 @@ fn capture_starting_mid_stream() {
     let mut c = Conversation::new("10.0.0.1:50000", "10.0.0.2:19350", 123_456, 654_321);
     let stream = mid_stream_bytes();
     // No handshake; the first segment starts at a chunk boundary; then the server acks.
-    let pkts = vec![c.send(true, &stream[..140]), c.send(false, &[]), c.send(true, &stream[140..])];
+    let pkts = vec![
+        c.send(true, &stream[..140]),
+        c.send(false, &[]),
+        c.send(true, &stream[140..]),
+    ];
     let events = read_events(&eth(pkts));
     let conn = only_conn(&events);
     assert!(!conn.syn_seen);
     assert_eq!(conn.kind, Some(StreamKind::RtmpMidStream));
-    assert!(conn.gaps.is_empty(), "a capture starting mid-stream is not a gap");
+    assert!(
+        conn.gaps.is_empty(),
+        "a capture starting mid-stream is not a gap"
+    );
     assert_eq!(conn.c2s, stream);
-    assert_eq!(conn.server.unwrap().port(), 19350, "the lower, known port is the server");
+    assert_eq!(
+        conn.server.unwrap().port(),
+        19350,
+        "the lower, known port is the server"
+    );
 }
 
 #[test]
@@ -188,8 +225,14 @@ fn rtmpt_is_detunnelled() {
     };
     let mut pkts = c.handshake();
     pkts.push(c.send(true, b"POST /fcs/ident2 HTTP/1.1\r\nContent-Type: application/x-fcs\r\nContent-Length: 1\r\n\r\n\n"));
-    pkts.push(c.send(false, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"));
-    pkts.push(c.send(true, b"POST /open/1 HTTP/1.1\r\nContent-Type: application/x-fcs\r\nContent-Length: 1\r\n\r\n\0"));
+    pkts.push(c.send(
+        false,
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    ));
+    pkts.push(c.send(
+        true,
+        b"POST /open/1 HTTP/1.1\r\nContent-Type: application/x-fcs\r\nContent-Length: 1\r\n\r\n\0",
+    ));
     pkts.push(c.send(false, b"HTTP/1.1 200 OK\r\nContent-Type: application/x-fcs\r\nContent-Length: 9\r\n\r\n12345678\n"));
     let mut send = format!("POST /send/12345678/1 HTTP/1.1\r\nContent-Type: application/x-fcs\r\nContent-Length: {}\r\n\r\n", c0c1.len()).into_bytes();
     send.extend_from_slice(&c0c1);
@@ -197,10 +240,17 @@ fn rtmpt_is_detunnelled() {
     pkts.push(c.send(true, &send[..30]));
     pkts.push(c.send(true, &send[30..500]));
     pkts.push(c.send(true, &send[500..]));
-    let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Type: application/x-fcs\r\nContent-Length: {}\r\n\r\n\x01", s0s1s2.len() + 1).into_bytes();
+    let mut resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/x-fcs\r\nContent-Length: {}\r\n\r\n\x01",
+        s0s1s2.len() + 1
+    )
+    .into_bytes();
     resp.extend_from_slice(&s0s1s2);
     pkts.push(c.send(false, &resp));
-    pkts.push(c.send(true, b"POST /idle/12345678/2 HTTP/1.1\r\nContent-Length: 1\r\n\r\n\0"));
+    pkts.push(c.send(
+        true,
+        b"POST /idle/12345678/2 HTTP/1.1\r\nContent-Length: 1\r\n\r\n\0",
+    ));
     pkts.push(c.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n\x05"));
     let conn = only_conn(&read_events(&eth(pkts)));
     assert_eq!(conn.kind, Some(StreamKind::Rtmpt));
@@ -234,6 +284,26 @@ fn connection_without_data_is_classified_at_the_end() {
 }
 
 #[test]
+fn headers_only_capture_is_named() {
+    let mut c = Conversation::new("10.0.0.1:50000", "10.0.0.2:1935", 1, 1);
+    let mut pkts = c.handshake();
+    pkts.push(c.send(true, &rtmp_client_bytes(1537)));
+    pkts.push(c.send(false, &rtmp_client_bytes(3073)));
+    // tcpdump -s 54: Ethernet, IPv4 and TCP headers only.
+    let frames: Vec<_> = pkts
+        .into_iter()
+        .map(|(t, p)| (t, ethernet(&p, &[])[..54].to_vec()))
+        .collect();
+    let events = read_events(&pcap(LINKTYPE_ETHERNET, &frames));
+    assert!(warnings(&events).is_empty());
+    let conn = only_conn(&events);
+    assert_eq!(
+        conn.kind,
+        Some(StreamKind::Other("payload not captured".into()))
+    );
+}
+
+#[test]
 fn port_reuse_after_close_is_a_new_connection() {
     let stream = rtmp_client_bytes(1600);
     let mut a = Conversation::new("10.0.0.1:50000", "10.0.0.2:1935", 100, 200);
@@ -261,7 +331,14 @@ fn ipv4_fragments_are_reassembled() {
     let payload = &whole[20..];
     let mut frags = Vec::new();
     for (i, piece) in payload.chunks(1480).enumerate() {
-        let mut h = etherparse::Ipv4Header::new(piece.len() as u16, 64, etherparse::ip_number::TCP, [10, 0, 0, 1], [10, 0, 0, 2]).unwrap();
+        let mut h = etherparse::Ipv4Header::new(
+            piece.len() as u16,
+            64,
+            etherparse::ip_number::TCP,
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+        )
+        .unwrap();
         h.identification = 4242;
         h.more_fragments = (i + 1) * 1480 < payload.len();
         h.fragment_offset = etherparse::IpFragOffset::try_new((i * 1480 / 8) as u16).unwrap();
@@ -285,9 +362,15 @@ fn raw_ip_and_null_link_types() {
     pkts.push(c.send(true, &stream));
     let raw = pcap(LINKTYPE_RAW, &pkts);
     assert_eq!(only_conn(&read_events(&raw)).c2s, stream);
-    let null: Vec<_> = pkts.iter().map(|(t, p)| (*t, [&2u32.to_le_bytes()[..], p].concat())).collect();
+    let null: Vec<_> = pkts
+        .iter()
+        .map(|(t, p)| (*t, [&2u32.to_le_bytes()[..], p].concat()))
+        .collect();
     assert_eq!(only_conn(&read_events(&pcap(0, &null))).c2s, stream);
-    let lo: Vec<_> = pkts.iter().map(|(t, p)| (*t, [&2u32.to_be_bytes()[..], p].concat())).collect();
+    let lo: Vec<_> = pkts
+        .iter()
+        .map(|(t, p)| (*t, [&2u32.to_be_bytes()[..], p].concat()))
+        .collect();
     assert_eq!(only_conn(&read_events(&pcap(108, &lo))).c2s, stream);
 }
 
@@ -307,11 +390,22 @@ fn block(t: u32, body: &[u8]) -> Vec<u8> {
         body.push(0);
     }
     let len = (body.len() + 12) as u32;
-    [&t.to_le_bytes()[..], &len.to_le_bytes(), &body, &len.to_le_bytes()].concat()
+    [
+        &t.to_le_bytes()[..],
+        &len.to_le_bytes(),
+        &body,
+        &len.to_le_bytes(),
+    ]
+    .concat()
 }
 
 fn option(code: u16, value: &[u8]) -> Vec<u8> {
-    let mut v = [&code.to_le_bytes()[..], &(value.len() as u16).to_le_bytes(), value].concat();
+    let mut v = [
+        &code.to_le_bytes()[..],
+        &(value.len() as u16).to_le_bytes(),
+        value,
+    ]
+    .concat();
     while v.len() % 4 != 0 {
         v.push(0);
     }
@@ -319,12 +413,25 @@ fn option(code: u16, value: &[u8]) -> Vec<u8> {
 }
 
 fn shb() -> Vec<u8> {
-    let body = [&0x1A2B_3C4Du32.to_le_bytes()[..], &1u16.to_le_bytes(), &0u16.to_le_bytes(), &(-1i64).to_le_bytes(), &option(1, b"a comment"), &option(0, b"")].concat();
+    let body = [
+        &0x1A2B_3C4Du32.to_le_bytes()[..],
+        &1u16.to_le_bytes(),
+        &0u16.to_le_bytes(),
+        &(-1i64).to_le_bytes(),
+        &option(1, b"a comment"),
+        &option(0, b""),
+    ]
+    .concat();
     block(0x0A0D_0D0A, &body)
 }
 
 fn idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
-    let mut body = [&linktype.to_le_bytes()[..], &0u16.to_le_bytes(), &0u32.to_le_bytes()].concat();
+    let mut body = [
+        &linktype.to_le_bytes()[..],
+        &0u16.to_le_bytes(),
+        &0u32.to_le_bytes(),
+    ]
+    .concat();
     if let Some(r) = tsresol {
         body.extend(option(9, &[r]));
         body.extend(option(0, b""));
@@ -333,7 +440,15 @@ fn idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
 }
 
 fn epb(if_id: u32, ts: u64, data: &[u8], comment: Option<&str>) -> Vec<u8> {
-    let mut body = [&if_id.to_le_bytes()[..], &((ts >> 32) as u32).to_le_bytes(), &(ts as u32).to_le_bytes(), &(data.len() as u32).to_le_bytes(), &(data.len() as u32).to_le_bytes(), data].concat();
+    let mut body = [
+        &if_id.to_le_bytes()[..],
+        &((ts >> 32) as u32).to_le_bytes(),
+        &(ts as u32).to_le_bytes(),
+        &(data.len() as u32).to_le_bytes(),
+        &(data.len() as u32).to_le_bytes(),
+        data,
+    ]
+    .concat();
     while body.len() % 4 != 0 {
         body.push(0);
     }
@@ -357,12 +472,20 @@ fn pcapng_interfaces_resolutions_and_other_blocks() {
     file.extend(idb(101, Some(0x80 | 20))); // interface 2: raw IP, 2^-20 s
     file.extend(block(4, &[0, 0, 0, 0])); // name resolution block, empty
     let t0 = 1_700_000_000u64;
-    file.extend(epb(0, t0 * 1_000_000 + 1, &ethernet(&pkts[0].1, &[]), Some("the SYN")));
+    file.extend(epb(
+        0,
+        t0 * 1_000_000 + 1,
+        &ethernet(&pkts[0].1, &[]),
+        Some("the SYN"),
+    ));
     file.extend(epb(1, t0 * 1_000_000_000 + 2_000, &pkts[1].1, None));
     file.extend(epb(2, (t0 << 20) + (3 << 20) / 1000, &pkts[2].1, None));
     // A simple packet block belongs to interface 0.
     let frame = ethernet(&pkts[3].1, &[]);
-    file.extend(block(3, &[&(frame.len() as u32).to_le_bytes()[..], &frame].concat()));
+    file.extend(block(
+        3,
+        &[&(frame.len() as u32).to_le_bytes()[..], &frame].concat(),
+    ));
     file.extend(block(5, &[0u8; 20])); // interface statistics block
     file.extend(epb(1, (t0 + 1) * 1_000_000_000, &pkts[4].1, None));
     let events = read_events(&file);
@@ -378,7 +501,10 @@ fn pcapng_interfaces_resolutions_and_other_blocks() {
         .collect();
     let t0 = t0 as f64;
     assert!((times[0] - (t0 + 1e-6)).abs() < 1e-6, "{times:?}");
-    assert!((times.last().unwrap() - (t0 + 1.0)).abs() < 1e-6, "{times:?}");
+    assert!(
+        (times.last().unwrap() - (t0 + 1.0)).abs() < 1e-6,
+        "{times:?}"
+    );
 }
 
 #[test]
@@ -405,7 +531,11 @@ fn corrupt_record_length_stops_with_a_warning() {
     let events = read_events(&file);
     let w = warnings(&events);
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].contains(&format!("at byte {good}")) && w[0].contains("corrupt"), "{}", w[0]);
+    assert!(
+        w[0].contains(&format!("at byte {good}")) && w[0].contains("corrupt"),
+        "{}",
+        w[0]
+    );
     assert_eq!(only_conn(&events).c2s, stream);
     let offsets: Vec<u64> = events
         .iter()
@@ -428,7 +558,11 @@ fn bad_ip_header_warns_and_goes_on() {
     let warn: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
-            CaptureEvent::Warning { packet, offset, message } => Some((*packet, *offset, message.clone())),
+            CaptureEvent::Warning {
+                packet,
+                offset,
+                message,
+            } => Some((*packet, *offset, message.clone())),
             _ => None,
         })
         .collect();
@@ -440,8 +574,36 @@ fn bad_ip_header_warns_and_goes_on() {
 
 #[test]
 fn not_a_capture_errors_name_the_file_kind() {
-    let err = |b: &[u8]| CaptureReader::new(b).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err(b"{\"kind\":\"session\"}").starts_with("not a pcap/pcapng file: first bytes 7b 22 6b 69 6e 64 22 3a"));
+    let err = |b: &[u8]| {
+        CaptureReader::new(b)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    assert!(err(b"{\"kind\":\"session\"}")
+        .starts_with("not a pcap/pcapng file: first bytes 7b 22 6b 69 6e 64 22 3a"));
     assert!(err(b"\0\0\0\x18ftypmp42").contains("MP4"));
-    assert!(matches!(CaptureReader::new(&b"FLV\x01"[..]), Err(CaptureError::NotACapture(_))));
+    assert!(matches!(
+        CaptureReader::new(&b"FLV\x01"[..]),
+        Err(CaptureError::NotACapture(_))
+    ));
+}
+
+#[test]
+fn many_connections_are_all_reported_with_bounded_tracking() {
+    // 6000 connections (more than are tracked at once), each opened and sending C0+C1.
+    let mut pkts = Vec::new();
+    let c0c1 = rtmp_client_bytes(1537);
+    for i in 0..6000u32 {
+        let client = format!("10.{}.{}.1:{}", i / 250, i % 250, 40000 + i % 1000);
+        let mut c = Conversation::new(&client, "10.0.0.2:1935", i, i);
+        pkts.extend(c.handshake());
+        pkts.push(c.send(true, &c0c1));
+    }
+    let events = read_events(&eth(pkts));
+    let conns = by_connection(&events);
+    assert_eq!(conns.len(), 6000);
+    assert!(conns
+        .values()
+        .all(|c| c.kind == Some(StreamKind::Rtmp) && c.c2s == c0c1));
 }

@@ -1227,12 +1227,19 @@ impl ChunkDecoder {
         let mut pos = start + hlen;
         let mut left = len as usize;
         let mut next = [0u8; MAX_HEADER_LEN + 4];
+        let mut steps = 0;
         loop {
             let take = left.min(c as usize);
             pos += take;
             left -= take;
             if pos > start + RESYNC_LOOKAHEAD {
                 return Verdict::Unknown;
+            }
+            steps += 1;
+            if steps > MAX_CHAIN_STEPS {
+                // That many continuation chunks in a row is proof enough (and
+                // bounds the work per candidate byte).
+                return Verdict::Yes;
             }
             let n = self.peek_at(pos, &mut next);
             let (h2, l2) = match ChunkHeader::parse(&next[..n]) {
@@ -1337,8 +1344,21 @@ impl ChunkDecoder {
         }
     }
 
+    /// Joins the queued pieces into one, so that looking ahead while
+    /// resynchronising costs the same however finely the input was split.
+    fn coalesce(&mut self) {
+        let mut all = bytes::BytesMut::with_capacity(self.queued);
+        for p in self.queue.drain(..) {
+            all.extend_from_slice(&p);
+        }
+        self.queue.push_back(all.freeze());
+    }
+
     /// Scans for a plausible type-0 header; returns false when more bytes are needed.
     fn resync(&mut self) -> bool {
+        if self.queue.len() > MAX_RESYNC_PIECES {
+            self.coalesce();
+        }
         loop {
             if self.queued == 0 {
                 return false;
@@ -1363,6 +1383,12 @@ impl ChunkDecoder {
         }
     }
 }
+
+/// Continuation chunks a candidate's chain is followed through at most.
+const MAX_CHAIN_STEPS: usize = 16;
+
+/// Queued input pieces past which resynchronisation joins them into one.
+const MAX_RESYNC_PIECES: usize = 32;
 
 /// How far ahead the resynchronisation scan looks for a second header.
 const RESYNC_LOOKAHEAD: usize = 256 * 1024;

@@ -210,3 +210,33 @@ fn mid_stream_session_finds_the_chunk_stream() {
         later.len()
     );
 }
+
+#[test]
+fn resynchronising_over_tiny_pieces_stays_linear() {
+    // 256 KiB of junk fed one byte at a time to a session that must scan for
+    // a chunk header: the scan joins tiny pieces, so this takes milliseconds,
+    // not the minutes a per-byte walk over the piece queue would.
+    let mut x = 0x2545_f491u32;
+    let junk: Vec<u8> = (0..256 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let mut s = Session::mid_stream();
+    let mut out = Vec::new();
+    for b in junk.chunks(1) {
+        s.feed(
+            Direction::ClientToServer,
+            Bytes::copy_from_slice(b),
+            0.0,
+            &mut out,
+        );
+        out.clear();
+    }
+    s.finish(&mut out);
+    assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
+}

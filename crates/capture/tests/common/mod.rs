@@ -51,7 +51,9 @@ impl Conn {
 /// Every event of a capture; panics on a reader error.
 pub fn read_events(bytes: &[u8]) -> Vec<CaptureEvent> {
     let reader = CaptureReader::new(bytes).expect("a capture");
-    reader.collect::<Result<Vec<_>, _>>().expect("no read error")
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .expect("no read error")
 }
 
 /// Events grouped per connection, checking the order rules on the way:
@@ -60,8 +62,17 @@ pub fn by_connection(events: &[CaptureEvent]) -> BTreeMap<u64, Conn> {
     let mut conns: BTreeMap<u64, Conn> = BTreeMap::new();
     for e in events {
         match e {
-            CaptureEvent::Connection { conn, client, server, syn_seen, .. } => {
-                assert!(!conns.contains_key(conn), "connection {conn} announced twice");
+            CaptureEvent::Connection {
+                conn,
+                client,
+                server,
+                syn_seen,
+                ..
+            } => {
+                assert!(
+                    !conns.contains_key(conn),
+                    "connection {conn} announced twice"
+                );
                 let c = conns.entry(*conn).or_default();
                 c.client = Some(*client);
                 c.server = Some(*server);
@@ -72,9 +83,14 @@ pub fn by_connection(events: &[CaptureEvent]) -> BTreeMap<u64, Conn> {
                 assert!(c.kind.is_none(), "classified twice");
                 c.kind = Some(kind.clone());
             }
-            CaptureEvent::Data { conn, dir, bytes, .. } => {
+            CaptureEvent::Data {
+                conn, dir, bytes, ..
+            } => {
                 let c = conns.get_mut(conn).expect("Data after Connection");
-                assert!(c.kind.as_ref().is_some_and(|k| k.is_rtmp()), "Data before an RTMP classification");
+                assert!(
+                    c.kind.as_ref().is_some_and(|k| k.is_rtmp()),
+                    "Data before an RTMP classification"
+                );
                 assert!(!bytes.is_empty(), "empty Data event");
                 c.data_events += 1;
                 match dir {
@@ -84,7 +100,10 @@ pub fn by_connection(events: &[CaptureEvent]) -> BTreeMap<u64, Conn> {
             }
             CaptureEvent::Gap { conn, dir, len, .. } => {
                 let c = conns.get_mut(conn).expect("Gap after Connection");
-                assert!(c.kind.as_ref().is_some_and(|k| k.is_rtmp()), "Gap before an RTMP classification");
+                assert!(
+                    c.kind.as_ref().is_some_and(|k| k.is_rtmp()),
+                    "Gap before an RTMP classification"
+                );
                 let s = match dir {
                     Direction::ClientToServer => &mut c.c2s,
                     Direction::ServerToClient => &mut c.s2c,
@@ -93,7 +112,9 @@ pub fn by_connection(events: &[CaptureEvent]) -> BTreeMap<u64, Conn> {
                 // Fill gaps with a marker so that offsets stay those of the stream.
                 s.extend(std::iter::repeat_n(0xEE, *len as usize));
             }
-            CaptureEvent::Closed { conn, dir, reset, .. } => {
+            CaptureEvent::Closed {
+                conn, dir, reset, ..
+            } => {
                 let c = conns.get_mut(conn).expect("Closed after Connection");
                 c.closed.push((*dir, *reset));
             }
@@ -162,7 +183,11 @@ pub fn ethernet(ip: &[u8], tags: &[(u16, u16)]) -> Vec<u8> {
         f.extend_from_slice(&tpid.to_be_bytes());
         f.extend_from_slice(&vid.to_be_bytes());
     }
-    let ethertype: u16 = if ip.first().map(|b| b >> 4) == Some(6) { 0x86DD } else { 0x0800 };
+    let ethertype: u16 = if ip.first().map(|b| b >> 4) == Some(6) {
+        0x86DD
+    } else {
+        0x0800
+    };
     f.extend_from_slice(&ethertype.to_be_bytes());
     f.extend_from_slice(ip);
     f
@@ -176,14 +201,46 @@ pub struct Flags {
     pub rst: bool,
 }
 
-pub const SYN: Flags = Flags { syn: true, ack: false, fin: false, rst: false };
-pub const SYN_ACK: Flags = Flags { syn: true, ack: true, fin: false, rst: false };
-pub const ACK: Flags = Flags { syn: false, ack: true, fin: false, rst: false };
-pub const FIN_ACK: Flags = Flags { syn: false, ack: true, fin: true, rst: false };
-pub const RST: Flags = Flags { syn: false, ack: false, fin: false, rst: true };
+pub const SYN: Flags = Flags {
+    syn: true,
+    ack: false,
+    fin: false,
+    rst: false,
+};
+pub const SYN_ACK: Flags = Flags {
+    syn: true,
+    ack: true,
+    fin: false,
+    rst: false,
+};
+pub const ACK: Flags = Flags {
+    syn: false,
+    ack: true,
+    fin: false,
+    rst: false,
+};
+pub const FIN_ACK: Flags = Flags {
+    syn: false,
+    ack: true,
+    fin: true,
+    rst: false,
+};
+pub const RST: Flags = Flags {
+    syn: false,
+    ack: false,
+    fin: false,
+    rst: true,
+};
 
 /// An IPv4 or IPv6 packet carrying one TCP segment (checksums computed).
-pub fn tcp_packet(src: SocketAddr, dst: SocketAddr, seq: u32, ack: u32, flags: Flags, payload: &[u8]) -> Vec<u8> {
+pub fn tcp_packet(
+    src: SocketAddr,
+    dst: SocketAddr,
+    seq: u32,
+    ack: u32,
+    flags: Flags,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut tcp = TcpHeader::new(src.port(), dst.port(), seq, 65535);
     tcp.syn = flags.syn;
     tcp.ack = flags.ack;
@@ -196,7 +253,14 @@ pub fn tcp_packet(src: SocketAddr, dst: SocketAddr, seq: u32, ack: u32, flags: F
     let mut out = Vec::new();
     match (src.ip(), dst.ip()) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mut ip = Ipv4Header::new((tcp.header_len() + payload.len()) as u16, 64, ip_number::TCP, a.octets(), b.octets()).unwrap();
+            let mut ip = Ipv4Header::new(
+                (tcp.header_len() + payload.len()) as u16,
+                64,
+                ip_number::TCP,
+                a.octets(),
+                b.octets(),
+            )
+            .unwrap();
             ip.header_checksum = ip.calc_header_checksum();
             tcp.checksum = tcp.calc_checksum_ipv4(&ip, payload).unwrap();
             ip.write(&mut out).unwrap();
@@ -249,20 +313,40 @@ impl Conversation {
     pub fn handshake(&mut self) -> Vec<(f64, Vec<u8>)> {
         let mut v = Vec::new();
         let t = self.tick();
-        v.push((t, tcp_packet(self.client, self.server, self.seq[0], 0, SYN, &[])));
+        v.push((
+            t,
+            tcp_packet(self.client, self.server, self.seq[0], 0, SYN, &[]),
+        ));
         self.seq[0] = self.seq[0].wrapping_add(1);
         let t = self.tick();
-        v.push((t, tcp_packet(self.server, self.client, self.seq[1], self.seq[0], SYN_ACK, &[])));
+        v.push((
+            t,
+            tcp_packet(
+                self.server,
+                self.client,
+                self.seq[1],
+                self.seq[0],
+                SYN_ACK,
+                &[],
+            ),
+        ));
         self.seq[1] = self.seq[1].wrapping_add(1);
         let t = self.tick();
-        v.push((t, tcp_packet(self.client, self.server, self.seq[0], self.seq[1], ACK, &[])));
+        v.push((
+            t,
+            tcp_packet(self.client, self.server, self.seq[0], self.seq[1], ACK, &[]),
+        ));
         v
     }
 
     /// One data segment from the client (`from_client`) or the server, advancing its sequence number.
     pub fn send(&mut self, from_client: bool, payload: &[u8]) -> (f64, Vec<u8>) {
         let d = if from_client { 0 } else { 1 };
-        let (src, dst) = if from_client { (self.client, self.server) } else { (self.server, self.client) };
+        let (src, dst) = if from_client {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
+        };
         let t = self.tick();
         let p = tcp_packet(src, dst, self.seq[d], self.seq[1 - d], ACK, payload);
         self.seq[d] = self.seq[d].wrapping_add(payload.len() as u32);
@@ -270,17 +354,34 @@ impl Conversation {
     }
 
     /// A segment at an explicit sequence number (does not advance).
-    pub fn at(&mut self, from_client: bool, seq: u32, flags: Flags, payload: &[u8]) -> (f64, Vec<u8>) {
+    pub fn at(
+        &mut self,
+        from_client: bool,
+        seq: u32,
+        flags: Flags,
+        payload: &[u8],
+    ) -> (f64, Vec<u8>) {
         let d = if from_client { 0 } else { 1 };
-        let (src, dst) = if from_client { (self.client, self.server) } else { (self.server, self.client) };
+        let (src, dst) = if from_client {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
+        };
         let t = self.tick();
-        (t, tcp_packet(src, dst, seq, self.seq[1 - d], flags, payload))
+        (
+            t,
+            tcp_packet(src, dst, seq, self.seq[1 - d], flags, payload),
+        )
     }
 
     /// FIN from one side.
     pub fn fin(&mut self, from_client: bool) -> (f64, Vec<u8>) {
         let d = if from_client { 0 } else { 1 };
-        let (src, dst) = if from_client { (self.client, self.server) } else { (self.server, self.client) };
+        let (src, dst) = if from_client {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
+        };
         let t = self.tick();
         let p = tcp_packet(src, dst, self.seq[d], self.seq[1 - d], FIN_ACK, &[]);
         self.seq[d] = self.seq[d].wrapping_add(1);
