@@ -1,0 +1,1 @@
+//! The capture proxy (being written).
