@@ -12,27 +12,74 @@ use crate::session::{Event, MessageEvent};
 /// Appends `s` as a JSON string literal.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Copy runs that need no escaping in one go; escapes are rare.
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if !NEEDS_ESCAPE[b as usize] {
+            continue;
+        }
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Bytes that JSON strings must escape: quote, backslash and controls.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Appends an unsigned integer in decimal.
+pub fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
         }
     }
-    out.push('"');
+    out.extend(buf[i..].iter().map(|&d| d as char));
+}
+
+/// Appends a signed integer in decimal.
+pub fn push_i64(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_u64(out, v.unsigned_abs());
 }
 
 /// Appends a number the way JSON can carry it (non-finite values become null).
 pub fn push_f64(out: &mut String, v: f64) {
     if v.is_finite() {
         if v.fract() == 0.0 && v.abs() < 9.0e15 {
-            let _ = write!(out, "{}", v as i64);
+            push_i64(out, v as i64);
         } else {
             let _ = write!(out, "{v}");
         }
@@ -66,8 +113,11 @@ impl<'a> Obj<'a> {
             self.out.push(',');
         }
         self.first = false;
-        push_str(self.out, k);
-        self.out.push(':');
+        // Field names are this crate's own identifiers: nothing to escape.
+        debug_assert!(k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        self.out.push('"');
+        self.out.push_str(k);
+        self.out.push_str("\":");
     }
 
     /// A string field.
@@ -80,7 +130,21 @@ impl<'a> Obj<'a> {
     /// An integer field.
     pub fn int(&mut self, k: &str, v: impl Into<i128>) -> &mut Self {
         self.key(k);
-        let _ = write!(self.out, "{}", v.into());
+        let v: i128 = v.into();
+        match (i64::try_from(v), u64::try_from(v)) {
+            (Ok(x), _) => push_i64(self.out, x),
+            (_, Ok(x)) => push_u64(self.out, x),
+            _ => {
+                let _ = write!(self.out, "{v}");
+            }
+        }
+        self
+    }
+
+    /// An unsigned integer field (offsets, counts).
+    pub fn uint(&mut self, k: &str, v: u64) -> &mut Self {
+        self.key(k);
+        push_u64(self.out, v);
         self
     }
 
@@ -322,6 +386,26 @@ mod tests {
         let mut s = String::new();
         push_str(&mut s, "a\"b\\c\n\u{0}");
         assert_eq!(s, r#""a\"b\\c\n\u0000""#);
+    }
+
+    #[test]
+    fn integers_print_in_decimal() {
+        let mut s = String::new();
+        push_u64(&mut s, 0);
+        s.push(' ');
+        push_u64(&mut s, u64::MAX);
+        s.push(' ');
+        push_i64(&mut s, i64::MIN);
+        s.push(' ');
+        push_i64(&mut s, -7);
+        assert_eq!(s, "0 18446744073709551615 -9223372036854775808 -7");
+    }
+
+    #[test]
+    fn escapes_survive_multibyte_text() {
+        let mut s = String::new();
+        push_str(&mut s, "é\t\u{1}ü\"");
+        assert_eq!(s, "\"é\\t\\u0001ü\\\"\"");
     }
 
     #[test]
