@@ -37,6 +37,13 @@ pub enum Item<'a> {
     Session(&'a SessionInfo),
     /// An event of a session.
     Event(&'a SessionInfo, &'a Event),
+    /// One direction of a session's connection ended (FIN, or RST when `reset`).
+    Closed {
+        info: &'a SessionInfo,
+        dir: rtmpscope_core::Direction,
+        reset: bool,
+        time: f64,
+    },
     /// A session ended (its connection closed, or the input ended).
     End(&'a SessionInfo, &'a Session),
     /// A TCP connection that is not RTMP.
@@ -234,10 +241,21 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
                     }
                 }
             }
-            CaptureEvent::Closed { conn, dir, .. } => {
+            CaptureEvent::Closed {
+                conn,
+                dir,
+                reset,
+                time,
+            } => {
                 let done = match live.get_mut(&conn) {
                     Some(l) => {
                         l.closed[dir as usize] = true;
+                        sink(Item::Closed {
+                            info: &l.info,
+                            dir,
+                            reset,
+                            time,
+                        })?;
                         l.closed[0] && l.closed[1]
                     }
                     None => false,

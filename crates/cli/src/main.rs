@@ -1,6 +1,7 @@
 //! `rtmpscope`: decode, diagnose and export RTMP sessions.
 
 mod decode;
+mod diagnose;
 mod export;
 mod filter;
 mod input;
@@ -43,6 +44,15 @@ enum Command {
     ///   rtmpscope stats push.pcap --json | jq '.streams[].video_kbps'
     #[command(verbatim_doc_comment)]
     Stats(stats::StatsArgs),
+    /// Explain what went wrong in each session, in plain words, with the evidence.
+    ///
+    /// Exit code 1 when any finding is an error (for CI pipelines).
+    ///
+    /// Examples:
+    ///   rtmpscope diagnose push.pcapng
+    ///   rtmpscope diagnose push.pcap --json | jq -r 'select(.severity=="error") | .title'
+    #[command(verbatim_doc_comment)]
+    Diagnose(diagnose::DiagnoseArgs),
     /// Write the audio and video of one stream as an FLV file (ffprobe and ffplay read it).
     ///
     /// Examples:
@@ -57,6 +67,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Decode(a) => decode::run(a),
         Command::Stats(a) => stats::run(a),
+        Command::Diagnose(a) => diagnose::run(a),
         Command::ExportFlv(a) => export::run(a),
     };
     match res {

@@ -413,7 +413,7 @@ pub fn run(a: StatsArgs) -> Result<ExitCode> {
                     done.push(s);
                 }
             }
-            Item::Skipped { .. } | Item::Warning(_) => {}
+            Item::Skipped { .. } | Item::Warning(_) | Item::Closed { .. } => {}
         }
         Ok(())
     })?;
