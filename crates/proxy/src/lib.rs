@@ -1,1 +1,187 @@
-//! The capture proxy (being written).
+//! rtmpscope-proxy: the capture proxy.
+//!
+//! [`Proxy`] accepts RTMP clients, connects each to the upstream server and
+//! forwards every byte both ways unchanged and in order, with TCP half-close
+//! and resets passed on. Beside the forwarding, each session is written to its
+//! own pcapng file and decoded live by [`rtmpscope_core::Session`], one line
+//! per notable event (or the JSON lines of `rtmpscope decode --json`).
+//!
+//! Forwarding never waits for decoding, disk or the terminal: each direction's
+//! loop reads into a buffer, writes it to the other side and offers the same
+//! bytes (shared, not copied) to the session's recorder without waiting. When
+//! the recorder is behind by more than [`ProxyConfig::capture_buffer`] bytes,
+//! the bytes are forwarded but not recorded, and the capture file and the log
+//! both say how many were left out (a capture gap). The recorder's decoding
+//! and disk writes run on tokio's blocking pool, never on the threads that
+//! forward; the lines go to one printer thread.
+//!
+//! ```no_run
+//! use rtmpscope_proxy::{ProxyConfig, Upstream};
+//!
+//! # async fn example() -> Result<(), rtmpscope_proxy::ProxyError> {
+//! let mut cfg = ProxyConfig::new(
+//!     "127.0.0.1:1935".parse().unwrap(),
+//!     Upstream::Addr("live.example.com:1935".into()),
+//! );
+//! cfg.capture_dir = Some("captures".into());
+//! rtmpscope_proxy::run(cfg, rtmpscope_proxy::shutdown_signal()).await
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod capture_file;
+mod forward;
+mod output;
+mod proxy;
+mod recorder;
+mod report;
+mod session;
+mod tap;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use capture_file::{capture_file_name, stream_label};
+pub use output::Output;
+pub use proxy::Proxy;
+
+/// Where the proxy connects each client to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Upstream {
+    /// A TCP server, `host:port` (a name is resolved for every session).
+    Addr(String),
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Upstream::Addr(a) => f.write_str(a),
+        }
+    }
+}
+
+/// How the proxy runs. Build one with [`ProxyConfig::new`], then set fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ProxyConfig {
+    /// Address to accept clients on (port 0 picks a free port, see [`Proxy::local_addr`]).
+    pub listen: SocketAddr,
+    /// Where each client is connected to.
+    pub upstream: Upstream,
+    /// Directory for the per-session pcapng files (created if missing); `None` captures nothing.
+    pub capture_dir: Option<PathBuf>,
+    /// Print the JSON lines of `rtmpscope decode --json` (every event) instead of text.
+    pub json: bool,
+    /// Where the lines go.
+    pub output: Output,
+    /// Decode sessions live (on by default); capture and forwarding do not depend on it.
+    pub decode: bool,
+    /// Bytes a session may have waiting for its recorder; past it, forwarded bytes
+    /// become a recorded capture gap instead of being buffered.
+    pub capture_buffer: usize,
+    /// The same bound over all sessions together.
+    pub capture_buffer_total: usize,
+    /// How long to wait for the upstream to accept a connection.
+    pub connect_timeout: Duration,
+    /// How often capture files are flushed to the operating system (a crash of the
+    /// proxy loses at most this much of a capture).
+    pub flush_interval: Duration,
+    /// How often a status line is printed per live session (`None`: never).
+    pub status_interval: Option<Duration>,
+    /// At shutdown, how long sessions get to finish their capture files before they are abandoned.
+    pub shutdown_grace: Duration,
+}
+
+impl ProxyConfig {
+    /// A configuration with the defaults: no capture, text output on stdout,
+    /// decoding on, 16 MiB capture buffer per session (256 MiB in all),
+    /// 10 s connect timeout, flush every second, status every 5 s.
+    pub fn new(listen: SocketAddr, upstream: Upstream) -> ProxyConfig {
+        ProxyConfig {
+            listen,
+            upstream,
+            capture_dir: None,
+            json: false,
+            output: Output::Stdout,
+            decode: true,
+            capture_buffer: 16 << 20,
+            capture_buffer_total: 256 << 20,
+            connect_timeout: Duration::from_secs(10),
+            flush_interval: Duration::from_secs(1),
+            status_interval: Some(Duration::from_secs(5)),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the proxy cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The capture directory could not be created.
+    #[error("cannot create the capture directory {path}: {source}")]
+    CaptureDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The upstream is not of the form `host:port`.
+    #[error("bad upstream {0:?}: expected HOST:PORT")]
+    BadUpstream(String),
+    /// The printer thread could not be started.
+    #[error("cannot start the output thread: {0}")]
+    Output(#[source] std::io::Error),
+}
+
+/// Binds the proxy and serves until `shutdown` completes; then stops
+/// accepting, closes every session and finishes every capture file.
+pub async fn run(cfg: ProxyConfig, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
+    Proxy::bind(cfg).await?.serve(shutdown).await
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM: the usual `shutdown` for [`run`].
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Seconds since the Unix epoch, as capture times are written.
+pub(crate) fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

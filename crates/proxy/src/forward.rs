@@ -1,0 +1,108 @@
+//! One direction of a session: read, offer to the recorder, write, in a loop.
+//!
+//! The loop works on `&TcpStream` (readiness plus `try_read`/`try_write`), so
+//! both directions share the two sockets without splitting them, and the
+//! session keeps the sockets to pass on a half-close or a reset.
+
+use std::io;
+use std::net::Shutdown;
+
+use bytes::BytesMut;
+use tokio::net::TcpStream;
+
+use crate::tap::Tap;
+
+/// Smallest read buffer; a slow stream reads into fresh buffers of this size.
+const MIN_READ: usize = 8 << 10;
+/// Largest read buffer, reached when reads keep filling the buffer.
+const MAX_READ: usize = 256 << 10;
+
+/// How a direction's loop ended.
+#[derive(Debug)]
+pub(crate) enum PumpEnd {
+    /// The sender closed its side (FIN) and the receiver's side was shut down
+    /// for writing, or (the error) the receiver was already gone.
+    Eof(Option<io::Error>),
+    /// Reading failed: the sender reset the connection, or the socket failed.
+    ReadFailed(io::Error),
+    /// Writing failed: the receiver is gone.
+    WriteFailed(io::Error),
+}
+
+/// Forwards `src`'s bytes to `dst` until `src` ends or either fails. Every
+/// byte read is offered to `tap` before it is written, in read order.
+pub(crate) async fn pump(src: &TcpStream, dst: &TcpStream, tap: &mut Tap) -> PumpEnd {
+    let mut buf = BytesMut::new();
+    let mut want = MIN_READ;
+    loop {
+        if buf.capacity() < want {
+            // Reuses the old allocation when the recorder is done with it.
+            buf.reserve(want);
+        }
+        let room = buf.capacity() - buf.len();
+        let n = match src.try_read_buf(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if want == MIN_READ {
+                    // A slow or idle stream holds no buffer while it waits.
+                    buf = BytesMut::new();
+                }
+                if let Err(e) = src.readable().await {
+                    return PumpEnd::ReadFailed(e);
+                }
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return PumpEnd::ReadFailed(e),
+        };
+        if n == 0 {
+            // Failing here means the receiver is gone already; its own
+            // direction finds out when it reads.
+            return PumpEnd::Eof(socket2::SockRef::from(dst).shutdown(Shutdown::Write).err());
+        }
+        let time = crate::now();
+        let chunk = buf.split().freeze();
+        tap.offer(chunk.clone(), time);
+        if let Err(e) = write_all(dst, &chunk).await {
+            tap.undelivered += e.1 as u64;
+            return PumpEnd::WriteFailed(e.0);
+        }
+        if n >= room {
+            want = (want * 2).min(MAX_READ);
+        } else if n < want / 4 {
+            want = (want / 2).max(MIN_READ);
+        }
+    }
+}
+
+/// Writes all of `data`; on failure, the error and how many bytes were not written.
+async fn write_all(dst: &TcpStream, data: &[u8]) -> Result<(), (io::Error, usize)> {
+    let mut at = 0;
+    while at < data.len() {
+        match dst.try_write(&data[at..]) {
+            Ok(0) => {
+                return Err((
+                    io::Error::new(io::ErrorKind::WriteZero, "the socket took no bytes"),
+                    data.len() - at,
+                ))
+            }
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if let Err(e) = dst.writable().await {
+                    return Err((e, data.len() - at));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((e, data.len() - at)),
+        }
+    }
+    Ok(())
+}
+
+/// Whether an error means the peer reset the connection.
+pub(crate) fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
+}

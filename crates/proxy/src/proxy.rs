@@ -1,0 +1,181 @@
+//! The listening socket and the sessions it starts.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::output::Printer;
+use crate::session::{self, Shared};
+use crate::{ProxyConfig, ProxyError, Upstream};
+
+/// A bound proxy, ready to [`serve`](Proxy::serve).
+///
+/// ```no_run
+/// # async fn example() -> Result<(), rtmpscope_proxy::ProxyError> {
+/// use rtmpscope_proxy::{Proxy, ProxyConfig, Upstream};
+/// let cfg = ProxyConfig::new("127.0.0.1:0".parse().unwrap(), Upstream::Addr("127.0.0.1:1935".into()));
+/// let proxy = Proxy::bind(cfg).await?;
+/// println!("clients connect to rtmp://{}/live/test", proxy.local_addr());
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let serving = tokio::spawn(proxy.serve(async { let _ = stopped.await; }));
+/// // … later:
+/// let _ = stop.send(());
+/// serving.await.unwrap()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Proxy {
+    listener: TcpListener,
+    local: SocketAddr,
+    shared: Arc<Shared>,
+    printer: Printer,
+}
+
+impl Proxy {
+    /// Checks the configuration, creates the capture directory and binds the listening socket.
+    pub async fn bind(cfg: ProxyConfig) -> Result<Proxy, ProxyError> {
+        let Upstream::Addr(a) = &cfg.upstream;
+        if !has_port(a) {
+            return Err(ProxyError::BadUpstream(a.clone()));
+        }
+        if let Some(dir) = &cfg.capture_dir {
+            std::fs::create_dir_all(dir).map_err(|source| ProxyError::CaptureDir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let listener =
+            TcpListener::bind(cfg.listen)
+                .await
+                .map_err(|source| ProxyError::Listen {
+                    addr: cfg.listen,
+                    source,
+                })?;
+        let local = listener.local_addr().map_err(|source| ProxyError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+        let (printer, lines) =
+            Printer::start(cfg.output.clone(), cfg.json).map_err(ProxyError::Output)?;
+        let shared = Arc::new(Shared {
+            cfg,
+            listen: local,
+            lines,
+            queued_total: Arc::new(AtomicUsize::new(0)),
+            cancel: CancellationToken::new(),
+        });
+        Ok(Proxy {
+            listener,
+            local,
+            shared,
+            printer,
+        })
+    }
+
+    /// The address clients connect to (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Accepts clients until `shutdown` completes; then stops accepting, closes
+    /// every session (FIN to both peers), finishes every capture file (waiting
+    /// at most [`ProxyConfig::shutdown_grace`]) and prints every line still queued.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
+        let Proxy {
+            listener,
+            shared,
+            printer,
+            ..
+        } = self;
+        let mut sessions = JoinSet::new();
+        let mut number = 0u64;
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, addr)) => {
+                        number += 1;
+                        sessions.spawn(session::run(number, stream, addr, shared.clone()));
+                    }
+                    Err(e) => {
+                        // Running out of descriptors and the like: say so, breathe, go on.
+                        let line = log_line(shared.cfg.json, &format!("accept failed: {e}"));
+                        shared.lines.send(line);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(done) = sessions.join_next(), if !sessions.is_empty() => {
+                    if let Err(e) = done {
+                        let line = log_line(shared.cfg.json, &format!("a session task failed: {e}"));
+                        shared.lines.send(line);
+                    }
+                }
+            }
+        }
+        drop(listener);
+        shared.cancel.cancel();
+        let grace = shared.cfg.shutdown_grace;
+        let all_done = async { while sessions.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, all_done).await.is_err() {
+            let line = log_line(
+                shared.cfg.json,
+                &format!(
+                    "{} session(s) did not finish within {} s and were abandoned",
+                    sessions.len(),
+                    grace.as_secs_f64()
+                ),
+            );
+            shared.lines.send(line);
+            sessions.abort_all();
+        }
+        drop(sessions);
+        // The printer ends once the last handle to its queue is gone.
+        drop(shared);
+        // Bounded too: a recorder stuck in a blocking write still holds a handle.
+        let _ =
+            tokio::time::timeout(grace, tokio::task::spawn_blocking(move || printer.join())).await;
+        Ok(())
+    }
+}
+
+fn log_line(json: bool, message: &str) -> String {
+    if json {
+        let mut s = String::new();
+        rtmpscope_core::json::Obj::new(&mut s)
+            .str("kind", "log")
+            .str("level", "error")
+            .str("message", message)
+            .end();
+        s
+    } else {
+        format!("rtmpscope: {message}")
+    }
+}
+
+/// Whether `host:port` ends in a port number.
+fn has_port(a: &str) -> bool {
+    a.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_need_a_port() {
+        assert!(has_port("127.0.0.1:1935"));
+        assert!(has_port("[::1]:1935"));
+        assert!(has_port("live.example.com:1935"));
+        assert!(!has_port("live.example.com"));
+        assert!(!has_port(":1935"));
+        assert!(!has_port("host:http"));
+    }
+}
