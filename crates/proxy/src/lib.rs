@@ -37,6 +37,7 @@ mod output;
 mod proxy;
 mod recorder;
 mod report;
+pub mod server;
 mod session;
 mod tap;
 
