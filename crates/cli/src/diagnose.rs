@@ -1,7 +1,6 @@
 //! `rtmpscope diagnose`: why did the push break?
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use rtmpscope_core::diagnose::{Diagnoser, Finding, Severity};
-use rtmpscope_core::json;
 
 use crate::input::{self, Input, Item, SessionInfo};
 use crate::text;
@@ -31,59 +29,6 @@ pub struct DiagnoseArgs {
     /// Only this session.
     #[arg(long, value_name = "N")]
     session: Option<u64>,
-}
-
-/// One finding as a JSON line.
-pub fn finding_json(line: &mut String, session: u64, f: &Finding) {
-    let mut o = json::Obj::new(line);
-    o.str("kind", "finding")
-        .int("session", session)
-        .str("severity", f.severity.as_str())
-        .str("code", f.code)
-        .str("title", &f.title)
-        .str("explanation", &f.explanation)
-        .str("hint", &f.hint);
-    if let Some(e) = f.evidence.first() {
-        let mut at = String::new();
-        let mut a = json::Obj::new(&mut at);
-        a.str("dir", e.dir.as_str());
-        if let Some(i) = e.index {
-            a.int("index", i);
-        }
-        a.int("offset", e.offset).end();
-        o.raw("at", &at);
-    }
-    o.serde("evidence", &f.evidence);
-    o.end();
-}
-
-/// One finding as readable lines.
-pub fn finding_text(out: &mut String, f: &Finding) {
-    let tag = match f.severity {
-        Severity::Error => "ERROR",
-        Severity::Warning => "WARNING",
-        Severity::Info => "info",
-    };
-    let _ = writeln!(out, "{tag} [{}] {}", f.code, f.title);
-    for l in f.explanation.lines() {
-        let _ = writeln!(out, "    {l}");
-    }
-    if !f.hint.is_empty() {
-        let _ = writeln!(out, "    hint: {}", f.hint);
-    }
-    for e in f.evidence.iter().take(5) {
-        let _ = write!(out, "    evidence: {} byte {}", e.dir.as_str(), e.offset);
-        if let Some(i) = e.index {
-            let _ = write!(out, " message #{i}");
-        }
-        if !e.what.is_empty() {
-            let _ = write!(out, ": {}", e.what);
-        }
-        out.push('\n');
-    }
-    if f.evidence.len() > 5 {
-        let _ = writeln!(out, "    … and {} more", f.evidence.len() - 5);
-    }
 }
 
 pub fn run(a: DiagnoseArgs) -> Result<ExitCode> {
@@ -129,7 +74,7 @@ pub fn run(a: DiagnoseArgs) -> Result<ExitCode> {
         if a.json {
             for f in findings {
                 out.clear();
-                finding_json(&mut out, info.number, f);
+                f.write_json(&mut out, info.number);
                 writeln!(w, "{out}")?;
             }
         } else {
@@ -139,7 +84,7 @@ pub fn run(a: DiagnoseArgs) -> Result<ExitCode> {
                 out.push_str("    no problem found\n");
             }
             for f in findings {
-                finding_text(&mut out, f);
+                f.write_text(&mut out);
             }
             write!(w, "{out}")?;
         }

@@ -5,6 +5,7 @@ mod diagnose;
 mod export;
 mod filter;
 mod input;
+mod proxy;
 mod stats;
 mod text;
 
@@ -53,6 +54,17 @@ enum Command {
     ///   rtmpscope diagnose push.pcap --json | jq -r 'select(.severity=="error") | .title'
     #[command(verbatim_doc_comment)]
     Diagnose(diagnose::DiagnoseArgs),
+    /// Sit between an encoder and its server: forward every byte unchanged,
+    /// write each session to a pcapng file, and decode and diagnose it live.
+    ///
+    /// Point the encoder at rtmp://LISTEN/APP/KEY instead of the server.
+    ///
+    /// Examples:
+    ///   rtmpscope proxy --listen 127.0.0.1:1935 --upstream live.example.com:1935 --capture-dir captures
+    ///   rtmpscope proxy --upstream 127.0.0.1:1936 --json | jq -c 'select(.kind=="finding")'
+    ///   rtmpscope proxy --upstream 127.0.0.1:1936 --ui 127.0.0.1:8080
+    #[command(verbatim_doc_comment)]
+    Proxy(proxy::ProxyArgs),
     /// Write the audio and video of one stream as an FLV file (ffprobe and ffplay read it).
     ///
     /// Examples:
@@ -69,6 +81,7 @@ fn main() -> ExitCode {
         Command::Stats(a) => stats::run(a),
         Command::Diagnose(a) => diagnose::run(a),
         Command::ExportFlv(a) => export::run(a),
+        Command::Proxy(a) => proxy::run(a),
     };
     match res {
         Ok(code) => code,

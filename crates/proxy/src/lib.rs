@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod capture_file;
+pub mod feed;
 mod forward;
 mod output;
 mod proxy;
@@ -40,6 +41,7 @@ mod report;
 pub mod server;
 mod session;
 mod tap;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +51,7 @@ use std::time::Duration;
 pub use capture_file::{capture_file_name, stream_label};
 pub use output::Output;
 pub use proxy::Proxy;
+pub use ui::UiConfig;
 
 /// Where the proxy connects each client to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +99,8 @@ pub struct ProxyConfig {
     pub status_interval: Option<Duration>,
     /// At shutdown, how long sessions get to finish their capture files before they are abandoned.
     pub shutdown_grace: Duration,
+    /// Serve the web UI and the live feed of every session's bytes (`None`: don't).
+    pub ui: Option<UiConfig>,
 }
 
 impl ProxyConfig {
@@ -116,6 +121,7 @@ impl ProxyConfig {
             flush_interval: Duration::from_secs(1),
             status_interval: Some(Duration::from_secs(5)),
             shutdown_grace: Duration::from_secs(5),
+            ui: None,
         }
     }
 }
@@ -145,6 +151,15 @@ pub enum ProxyError {
     /// The upstream is not of the form `host:port`.
     #[error("bad upstream {0:?}: expected HOST:PORT")]
     BadUpstream(String),
+    /// The UI server's socket could not be opened.
+    #[error("cannot listen for the UI on {addr}: {source}")]
+    UiListen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The printer thread could not be started.
     #[error("cannot start the output thread: {0}")]
     Output(#[source] std::io::Error),
@@ -154,6 +169,15 @@ pub enum ProxyError {
 /// accepting, closes every session and finishes every capture file.
 pub async fn run(cfg: ProxyConfig, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
     Proxy::bind(cfg).await?.serve(shutdown).await
+}
+
+/// The runtime the proxy is meant to run on: tokio's multi-threaded one,
+/// one worker per core, so forwarding never waits behind decoding.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rtmpscope-proxy")
+        .build()
 }
 
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM: the usual `shutdown` for [`run`].

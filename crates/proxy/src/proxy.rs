@@ -10,7 +10,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::feed::Feed;
 use crate::output::Printer;
+use crate::ui;
 use crate::session::{self, Shared};
 use crate::{ProxyConfig, ProxyError, Upstream};
 
@@ -33,6 +35,7 @@ use crate::{ProxyConfig, ProxyError, Upstream};
 pub struct Proxy {
     listener: TcpListener,
     local: SocketAddr,
+    ui: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     shared: Arc<Shared>,
     printer: Printer,
 }
@@ -63,16 +66,32 @@ impl Proxy {
         })?;
         let (printer, lines) =
             Printer::start(cfg.output.clone(), cfg.json).map_err(ProxyError::Output)?;
+        let cancel = CancellationToken::new();
+        let (feed, ui) = match &cfg.ui {
+            Some(ui_cfg) => {
+                let feed = Arc::new(Feed::new());
+                let (addr, serving) = ui::bind(ui_cfg.clone(), feed.clone(), cancel.clone())
+                    .await
+                    .map_err(|source| ProxyError::UiListen {
+                        addr: ui_cfg.listen,
+                        source,
+                    })?;
+                (Some(feed), Some((addr, tokio::spawn(serving))))
+            }
+            None => (None, None),
+        };
         let shared = Arc::new(Shared {
             cfg,
             listen: local,
             lines,
             queued_total: Arc::new(AtomicUsize::new(0)),
-            cancel: CancellationToken::new(),
+            cancel,
+            feed,
         });
         Ok(Proxy {
             listener,
             local,
+            ui,
             shared,
             printer,
         })
@@ -83,6 +102,11 @@ impl Proxy {
         self.local
     }
 
+    /// The UI server's address, when [`ProxyConfig::ui`] is set.
+    pub fn ui_addr(&self) -> Option<SocketAddr> {
+        self.ui.as_ref().map(|(a, _)| *a)
+    }
+
     /// Accepts clients until `shutdown` completes; then stops accepting, closes
     /// every session (FIN to both peers), finishes every capture file (waiting
     /// at most [`ProxyConfig::shutdown_grace`]) and prints every line still queued.
@@ -91,6 +115,7 @@ impl Proxy {
             listener,
             shared,
             printer,
+            ui,
             ..
         } = self;
         let mut sessions = JoinSet::new();
@@ -136,6 +161,9 @@ impl Proxy {
             sessions.abort_all();
         }
         drop(sessions);
+        if let Some((_, serving)) = ui {
+            let _ = tokio::time::timeout(grace, serving).await;
+        }
         // The printer ends once the last handle to its queue is gone.
         drop(shared);
         // Bounded too: a recorder stuck in a blocking write still holds a handle.

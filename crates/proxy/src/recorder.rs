@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rtmpscope_core::command::CommandInfo;
+use rtmpscope_core::diagnose::{Diagnoser, Finding, Severity};
 use rtmpscope_core::json;
 use rtmpscope_core::message::Body;
 use rtmpscope_core::{Direction, Event, Session};
@@ -26,6 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::capture_file::{CaptureFile, DiskDone};
+use crate::feed::Feed;
 use crate::output::Lines;
 use crate::report::{human_bytes, round3, Report};
 use crate::tap::{End, Queued, Record};
@@ -89,6 +91,10 @@ pub(crate) struct Recorder {
     cfg: RecorderConfig,
     file: Option<CaptureFile>,
     decoder: Option<Session>,
+    /// The live feed (the UI server's), when there is one.
+    feed: Option<Arc<Feed>>,
+    /// The diagnosis rules, fed every decoded event; findings are printed as they are raised.
+    diagnoser: Diagnoser,
     report: Report,
     lines: Lines,
     queued: Arc<Queued>,
@@ -127,10 +133,13 @@ impl Recorder {
         cfg: RecorderConfig,
         lines: Lines,
         queued: Arc<Queued>,
+        feed: Option<Arc<Feed>>,
     ) -> Recorder {
         Recorder {
+            feed,
             report: Report::new(info.number, info.client, cfg.json, info.start),
             decoder: cfg.decode.then(Session::new),
+            diagnoser: Diagnoser::new(),
             info,
             cfg,
             file: None,
@@ -213,6 +222,9 @@ impl Recorder {
             self.report.text(i.start, None, &what)
         };
         self.lines.send(line);
+        if let Some(feed) = &self.feed {
+            feed.open(i.number, &i.client.to_string(), &i.server.to_string(), i.start);
+        }
         if let Some(p) = problem {
             self.log(i.start, "error", &p);
         }
@@ -262,6 +274,9 @@ impl Recorder {
             let r = f.data(dir, &bytes, time);
             self.capture_problem(r, time);
         }
+        if let Some(feed) = &self.feed {
+            feed.data(self.info.number, dir, time, &bytes);
+        }
         self.decode(time, |s, out| s.feed(dir, bytes, time, out));
         self.queued.release(n);
     }
@@ -283,11 +298,21 @@ impl Recorder {
         }
         for ev in &events {
             self.report.event(ev, &self.lines);
+            self.diagnoser.observe(ev);
             if !self.labelled {
                 self.label_from(ev);
             }
         }
         self.events = events;
+        self.print_findings(time);
+    }
+
+    /// Prints the findings raised since the last call.
+    fn print_findings(&mut self, time: f64) {
+        for f in self.diagnoser.take_new() {
+            let line = finding_line(&f, &self.report, self.info.number, self.cfg.json, time);
+            self.lines.send(line);
+        }
     }
 
     /// Names the capture file after the first stream that publish or play names.
@@ -312,6 +337,9 @@ impl Recorder {
         if let Some(f) = &mut self.file {
             let r = f.gap(dir, len, time);
             self.capture_problem(r, time);
+        }
+        if let Some(feed) = &self.feed {
+            feed.gap(self.info.number, dir, len, time);
         }
         self.decode(time, |s, out| s.gap(dir, len, time, out));
         self.gap_lines.count += 1;
@@ -344,6 +372,13 @@ impl Recorder {
             received,
             undelivered,
         });
+        let reset = matches!(end, End::Reset | End::Proxy { reset: true });
+        if self.decoder.is_some() {
+            self.diagnoser.closed(dir, reset, time);
+        }
+        if let Some(feed) = &self.feed {
+            feed.close(self.info.number, dir, reset, time);
+        }
         let (sender, receiver) = match dir {
             Direction::ClientToServer => ("client", "upstream"),
             Direction::ServerToClient => ("upstream", "client"),
@@ -452,14 +487,24 @@ impl Recorder {
     }
 
     fn status(&mut self) {
-        let line = self.report.status(crate::now(), self.bytes);
+        let now = crate::now();
+        let line = self.report.status(now, self.bytes);
         self.lines.send(line);
+        if self.decoder.is_some() {
+            // Rules such as "no answer to connect within 10 s" fire while the peer is silent.
+            self.diagnoser.tick(now);
+            self.print_findings(now);
+        }
     }
 
     /// The decoder reports what it still holds; waiting comments become blocks.
     fn finish_decoding(&mut self) {
         let time = crate::now();
         self.decode(time, |s, out| s.finish(out));
+        if self.decoder.is_some() {
+            self.diagnoser.finish();
+            self.print_findings(time);
+        }
         self.report_gaps(time, true);
         if let Some(f) = &mut self.file {
             let r = f.flush();
@@ -531,6 +576,26 @@ impl Recorder {
         };
         self.lines.send(line);
     }
+}
+
+/// A finding as the proxy prints it: the JSON line of `rtmpscope diagnose --json`,
+/// or `finding ERROR [code] title (hint: …)` after the session's prefix.
+fn finding_line(f: &Finding, report: &Report, session: u64, json: bool, time: f64) -> String {
+    if json {
+        let mut s = String::new();
+        f.write_json(&mut s, session);
+        return s;
+    }
+    let tag = match f.severity {
+        Severity::Error => "ERROR",
+        Severity::Warning => "WARNING",
+        Severity::Info => "info",
+    };
+    let mut what = format!("finding {tag} [{}] {}", f.code, f.title);
+    if !f.hint.is_empty() {
+        what.push_str(&format!(" (hint: {})", f.hint));
+    }
+    report.text(time, None, &what)
 }
 
 /// Waits for the running disk job, if any.
@@ -607,4 +672,7 @@ pub(crate) async fn run(mut rec: Recorder, mut rx: mpsc::Receiver<Record>) {
         rec.disk_done(done);
     }
     rec.close_line();
+    if let Some(feed) = &rec.feed {
+        feed.end(rec.info.number);
+    }
 }

@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     pub(crate) lines: Lines,
     pub(crate) queued_total: Arc<AtomicUsize>,
     pub(crate) cancel: CancellationToken,
+    /// The live feed, when the UI is served.
+    pub(crate) feed: Option<Arc<crate::feed::Feed>>,
 }
 
 /// Serves one accepted client to its end.
@@ -96,7 +98,13 @@ pub(crate) async fn run(
         cfg.capture_buffer_total,
     ));
     let (tx, rx) = mpsc::channel(RECORD_QUEUE);
-    let rec = Recorder::new(info, rcfg, shared.lines.clone(), queued.clone());
+    let rec = Recorder::new(
+        info,
+        rcfg,
+        shared.lines.clone(),
+        queued.clone(),
+        shared.feed.clone(),
+    );
     let recorder = tokio::spawn(recorder::run(rec, rx));
     let mut taps = [
         Tap::new(Direction::ClientToServer, tx.clone(), queued.clone()),

@@ -436,3 +436,65 @@ async fn text_lines_tell_the_story_of_a_push() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_are_printed_live_for_a_denied_publish_and_not_for_a_clean_one() {
+    if !tools_present() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let Some(nginx) = Nginx::start(work.path()) else {
+        return;
+    };
+    let mut proxy = RunningProxy::start(test_config(&nginx.addr(), None)).await;
+    // `locked` has `deny publish all`: nginx-rtmp answers Publish.Start and hangs up.
+    for app in ["locked", "live"] {
+        let url = format!("rtmp://127.0.0.1:{}/{app}/diag", proxy.addr.port());
+        let (st, _, _) = tokio::task::spawn_blocking(move || {
+            run("ffmpeg", &mut publish_cmd(&url), Duration::from_secs(30))
+        })
+        .await
+        .unwrap();
+        assert_eq!(st.is_some_and(|s| s.success()), app == "live", "ffmpeg to {app}");
+    }
+    proxy.wait_closed(2, Duration::from_secs(20)).await;
+    proxy.stop().await;
+    let findings: Vec<serde_json::Value> = proxy
+        .json_lines()
+        .into_iter()
+        .filter(|v| v["kind"] == "finding")
+        .collect();
+    let of = |session: u64| -> Vec<(String, String)> {
+        findings
+            .iter()
+            .filter(|f| f["session"] == session)
+            .map(|f| {
+                (
+                    f["severity"].as_str().unwrap().to_string(),
+                    f["code"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let denied = of(1);
+    assert!(
+        denied.contains(&("error".into(), "publish.dropped".into())),
+        "{denied:?}"
+    );
+    // The evidence is the publish command, as the decoder numbers it.
+    let dropped = findings
+        .iter()
+        .find(|f| f["code"] == "publish.dropped")
+        .unwrap();
+    assert_eq!(dropped["at"]["dir"], "c2s");
+    let publish = proxy
+        .json_lines()
+        .into_iter()
+        .find(|v| v["session"] == 1 && v["command"] == "publish")
+        .expect("the publish message line");
+    assert_eq!(dropped["at"]["index"], publish["index"]);
+    assert_eq!(dropped["at"]["offset"], publish["offset"]);
+    // The clean push: only the note that the key is in the capture.
+    assert_eq!(of(2), [("info".to_string(), "publish.key_visible".to_string())]);
+    drop(nginx);
+}

@@ -32,6 +32,7 @@
 use serde::Serialize;
 
 use crate::command::CommandInfo;
+use crate::json;
 use crate::message::{self, Body};
 use crate::session::{Direction, Event, MessageEvent};
 
@@ -133,6 +134,63 @@ impl Finding {
         match e {
             Some(e) => self.at(e),
             None => self,
+        }
+    }
+
+    /// Appends the finding as one JSON line (without its newline), the
+    /// `{"kind":"finding",…}` object of `rtmpscope decode --json`, with `at`
+    /// (the first evidence) and every `evidence` item.
+    pub fn write_json(&self, out: &mut String, session: u64) {
+        let mut o = json::Obj::new(out);
+        o.str("kind", "finding")
+            .int("session", session)
+            .str("severity", self.severity.as_str())
+            .str("code", self.code)
+            .str("title", &self.title)
+            .str("explanation", &self.explanation)
+            .str("hint", &self.hint);
+        if let Some(e) = self.evidence.first() {
+            let mut at = String::new();
+            let mut a = json::Obj::new(&mut at);
+            a.str("dir", e.dir.as_str());
+            if let Some(i) = e.index {
+                a.int("index", i);
+            }
+            a.int("offset", e.offset).end();
+            o.raw("at", &at);
+        }
+        o.serde("evidence", &self.evidence);
+        o.end();
+    }
+
+    /// Appends the finding as readable lines: `ERROR [code] title`, the
+    /// explanation, the hint and up to five pieces of evidence.
+    pub fn write_text(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let tag = match self.severity {
+            Severity::Error => "ERROR",
+            Severity::Warning => "WARNING",
+            Severity::Info => "info",
+        };
+        let _ = writeln!(out, "{tag} [{}] {}", self.code, self.title);
+        for l in self.explanation.lines() {
+            let _ = writeln!(out, "    {l}");
+        }
+        if !self.hint.is_empty() {
+            let _ = writeln!(out, "    hint: {}", self.hint);
+        }
+        for e in self.evidence.iter().take(5) {
+            let _ = write!(out, "    evidence: {} byte {}", e.dir.as_str(), e.offset);
+            if let Some(i) = e.index {
+                let _ = write!(out, " message #{i}");
+            }
+            if !e.what.is_empty() {
+                let _ = write!(out, ": {}", e.what);
+            }
+            out.push('\n');
+        }
+        if self.evidence.len() > 5 {
+            let _ = writeln!(out, "    … and {} more", self.evidence.len() - 5);
         }
     }
 }

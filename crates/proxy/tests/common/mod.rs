@@ -327,6 +327,8 @@ pub fn read_capture(path: &Path) -> Vec<Conn> {
 /// A proxy running in the test's runtime.
 pub struct RunningProxy {
     pub addr: SocketAddr,
+    /// The UI server's address, when the configuration asked for one.
+    pub ui: Option<SocketAddr>,
     pub lines: mpsc::UnboundedReceiver<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), rtmpscope_proxy::ProxyError>>>,
@@ -353,12 +355,14 @@ impl RunningProxy {
         cfg.output = Output::Lines(tx);
         let proxy = Proxy::bind(cfg).await.unwrap();
         let addr = proxy.local_addr();
+        let ui = proxy.ui_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(proxy.serve(async {
             let _ = stopped.await;
         }));
         RunningProxy {
             addr,
+            ui,
             lines: rx,
             stop: Some(stop),
             task: Some(task),
