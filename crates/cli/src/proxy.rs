@@ -65,8 +65,7 @@ pub fn run(a: ProxyArgs) -> Result<ExitCode> {
     cfg.capture_dir = a.capture_dir.clone();
     cfg.json = a.json;
     cfg.decode = !a.no_decode;
-    cfg.status_interval =
-        (a.status_every > 0.0).then(|| Duration::from_secs_f64(a.status_every));
+    cfg.status_interval = (a.status_every > 0.0).then(|| Duration::from_secs_f64(a.status_every));
     if let Some(listen) = a.ui {
         let dir = match &a.ui_dir {
             Some(d) => {

@@ -155,7 +155,8 @@ impl Feed {
             }
         }
         if g.tx.receiver_count() > 0 {
-            let _ = g.tx.send(Frame::Binary(binary_frame(session, dir, time, bytes)));
+            let _ =
+                g.tx.send(Frame::Binary(binary_frame(session, dir, time, bytes)));
         }
     }
 
@@ -272,8 +273,7 @@ mod tests {
         let t = texts(&frames);
         assert!(t[0].contains(r#""kind":"open","session":1"#), "{t:?}");
         assert!(
-            t.iter()
-                .any(|x| x.contains(r#""dir":"c2s","length":104"#)),
+            t.iter().any(|x| x.contains(r#""dir":"c2s","length":104"#)),
             "{t:?}"
         );
         let bins: Vec<&Bytes> = frames

@@ -223,7 +223,12 @@ impl Recorder {
         };
         self.lines.send(line);
         if let Some(feed) = &self.feed {
-            feed.open(i.number, &i.client.to_string(), &i.server.to_string(), i.start);
+            feed.open(
+                i.number,
+                &i.client.to_string(),
+                &i.server.to_string(),
+                i.start,
+            );
         }
         if let Some(p) = problem {
             self.log(i.start, "error", &p);

@@ -51,7 +51,10 @@ impl Ui {
         match &self.token {
             None => true,
             // Constant-time enough: tokens are compared whole, and a wrong guess learns nothing but "no".
-            Some(t) => q.token.as_deref().is_some_and(|g| g.as_bytes() == t.as_bytes()),
+            Some(t) => q
+                .token
+                .as_deref()
+                .is_some_and(|g| g.as_bytes() == t.as_bytes()),
         }
     }
 }
@@ -193,7 +196,11 @@ or point <code>--ui-dir</code> at a built UI.</p></body>";
 
 async fn static_file(State(ui): State<Arc<Ui>>, uri: Uri) -> Response {
     let Some(dir) = &ui.dir else {
-        return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], NOT_BUILT).into_response();
+        return (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            NOT_BUILT,
+        )
+            .into_response();
     };
     let path = uri.path();
     let Some(mut file) = below(dir, path) else {

@@ -92,7 +92,10 @@ async fn the_ui_is_served_and_a_late_subscriber_follows_a_live_session() {
     let ui = proxy.ui.expect("ui address");
 
     let (status, body) = get(ui, "/").await;
-    assert_eq!((status, body.as_str()), (200, "<title>rtmpscope ui</title>"));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "<title>rtmpscope ui</title>")
+    );
     assert_eq!(get(ui, "/app.wasm").await.0, 200);
     assert_eq!(get(ui, "/missing.js").await.0, 404);
     assert_ne!(get(ui, "/../Cargo.toml").await.0, 200);
@@ -102,10 +105,15 @@ async fn the_ui_is_served_and_a_late_subscriber_follows_a_live_session() {
 
     // A client starts (C0 = 3, then anything) before any browser is watching.
     let mut c = TcpStream::connect(proxy.addr).await.unwrap();
-    let first: Vec<u8> = std::iter::once(3u8).chain((0..5000u32).map(|i| (i % 251) as u8)).collect();
+    let first: Vec<u8> = std::iter::once(3u8)
+        .chain((0..5000u32).map(|i| (i % 251) as u8))
+        .collect();
     c.write_all(&first).await.unwrap();
     let mut echo = vec![0u8; first.len()];
-    tokio::time::timeout(LIMIT, c.read_exact(&mut echo)).await.unwrap().unwrap();
+    tokio::time::timeout(LIMIT, c.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(echo, first);
     // Wait until the recorder has seen the bytes both ways (the session line comes first).
     proxy
@@ -114,7 +122,10 @@ async fn the_ui_is_served_and_a_late_subscriber_follows_a_live_session() {
         .expect("session line");
     let deadline = tokio::time::Instant::now() + LIMIT;
     while get(ui, "/feed-info").await.1 != r#"{"live":true,"sessions":1}"# {
-        assert!(tokio::time::Instant::now() < deadline, "the session never became live");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session never became live"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -130,7 +141,10 @@ async fn the_ui_is_served_and_a_late_subscriber_follows_a_live_session() {
     c.write_all(&more).await.unwrap();
     c.shutdown().await.unwrap();
     let mut rest = Vec::new();
-    tokio::time::timeout(LIMIT, c.read_to_end(&mut rest)).await.unwrap().unwrap();
+    tokio::time::timeout(LIMIT, c.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
     let mut want_c2s = first.clone();
     want_c2s.extend_from_slice(&more);
     // Until both directions' close frames arrived.
@@ -147,8 +161,16 @@ async fn the_ui_is_served_and_a_late_subscriber_follows_a_live_session() {
     assert_eq!(open["kind"], "open");
     assert_eq!(open["session"], 1);
     assert_eq!(open["client"], c.local_addr().unwrap().to_string());
-    assert!(seen.bytes[0] == want_c2s, "c2s: {} bytes", seen.bytes[0].len());
-    assert!(seen.bytes[1] == want_c2s, "s2c: {} bytes", seen.bytes[1].len());
+    assert!(
+        seen.bytes[0] == want_c2s,
+        "c2s: {} bytes",
+        seen.bytes[0].len()
+    );
+    assert!(
+        seen.bytes[1] == want_c2s,
+        "s2c: {} bytes",
+        seen.bytes[1].len()
+    );
     assert!(seen.texts.iter().all(|t| t["kind"] != "gap"));
     let closes: Vec<_> = seen.texts.iter().filter(|t| t["kind"] == "close").collect();
     assert!(closes.iter().all(|t| t["reset"] == false));
@@ -169,8 +191,10 @@ async fn the_feed_needs_the_token_when_one_is_set() {
     assert!(tokio_tungstenite::connect_async(format!("ws://{ui}/feed"))
         .await
         .is_err());
-    assert!(tokio_tungstenite::connect_async(format!("ws://{ui}/feed?token=s3cret"))
-        .await
-        .is_ok());
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://{ui}/feed?token=s3cret"))
+            .await
+            .is_ok()
+    );
     proxy.stop().await;
 }

@@ -455,7 +455,11 @@ async fn findings_are_printed_live_for_a_denied_publish_and_not_for_a_clean_one(
         })
         .await
         .unwrap();
-        assert_eq!(st.is_some_and(|s| s.success()), app == "live", "ffmpeg to {app}");
+        assert_eq!(
+            st.is_some_and(|s| s.success()),
+            app == "live",
+            "ffmpeg to {app}"
+        );
     }
     proxy.wait_closed(2, Duration::from_secs(20)).await;
     proxy.stop().await;
@@ -495,6 +499,9 @@ async fn findings_are_printed_live_for_a_denied_publish_and_not_for_a_clean_one(
     assert_eq!(dropped["at"]["index"], publish["index"]);
     assert_eq!(dropped["at"]["offset"], publish["offset"]);
     // The clean push: only the note that the key is in the capture.
-    assert_eq!(of(2), [("info".to_string(), "publish.key_visible".to_string())]);
+    assert_eq!(
+        of(2),
+        [("info".to_string(), "publish.key_visible".to_string())]
+    );
     drop(nginx);
 }
