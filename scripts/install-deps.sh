@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the programs that make and check rtmpscope's real-capture fixtures
 # (tests/fixtures/make-fixtures.sh, scripts/make-bench-data.sh) and the interop
-# tests: ffmpeg, nginx with the RTMP module, tshark, tcpdump, rtmpdump and
+# tests: ffmpeg, nginx with the RTMP and stream modules, tshark, tcpdump, rtmpdump and
 # GStreamer with rtmp2sink, x264enc and an AAC encoder.
 #
 # For Debian 12 (bookworm), run as root. Idempotent: when every program and
@@ -12,6 +12,7 @@ PACKAGES=(
   ffmpeg                      # ffmpeg, ffprobe (libx264, native AAC encoder)
   nginx                       # the server the fixtures talk to
   libnginx-mod-rtmp           # /usr/lib/nginx/modules/ngx_rtmp_module.so
+  libnginx-mod-stream         # ngx_stream_module.so: TLS in front of nginx-rtmp (RTMPS tests)
   tshark                      # independent RTMP decoder (rtmpt dissector)
   tcpdump                     # loopback captures
   rtmpdump                    # librtmp client
@@ -26,6 +27,7 @@ PACKAGES=(
 )
 
 RTMP_MODULE=/usr/lib/nginx/modules/ngx_rtmp_module.so
+STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 BINARIES=(ffmpeg ffprobe nginx tshark tcpdump rtmpdump gst-launch-1.0 gst-inspect-1.0 python3 ss)
 GST_ELEMENTS=(videotestsrc audiotestsrc audioconvert flvmux rtmp2sink h264parse aacparse x264enc avenc_aac)
 
@@ -35,6 +37,7 @@ all_present() {
     command -v "$b" >/dev/null 2>&1 || return 1
   done
   [[ -f $RTMP_MODULE ]] || return 1
+  [[ -f $STREAM_MODULE ]] || return 1
   for e in "${GST_ELEMENTS[@]}"; do
     gst-inspect-1.0 --exists "$e" 2>/dev/null || return 1
   done
@@ -96,6 +99,7 @@ if ! all_present; then
   echo "install-deps: installed, but something is still missing:" >&2
   for b in "${BINARIES[@]}"; do command -v "$b" >/dev/null 2>&1 || echo "  binary $b" >&2; done
   [[ -f $RTMP_MODULE ]] || echo "  $RTMP_MODULE" >&2
+  [[ -f $STREAM_MODULE ]] || echo "  $STREAM_MODULE" >&2
   for e in "${GST_ELEMENTS[@]}"; do gst-inspect-1.0 --exists "$e" 2>/dev/null || echo "  gst element $e" >&2; done
   exit 1
 fi

@@ -8,16 +8,31 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use rtmpscope_proxy::{ProxyConfig, UiConfig, Upstream};
+use rtmpscope_proxy::{ProxyConfig, TlsIdentity, UiConfig, Upstream};
 
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
     /// Address encoders connect to (rtmp://ADDR/app/key).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1935")]
     listen: SocketAddr,
-    /// The real server, HOST:PORT (a name is resolved for every session).
-    #[arg(long, value_name = "HOST:PORT")]
+    /// The real server: HOST:PORT, rtmp://HOST[:PORT] or rtmps://HOST[:PORT]
+    /// (TLS; the path, if any, is ignored: the encoder's URL carries app and key).
+    #[arg(long, value_name = "URL")]
     upstream: String,
+    /// With an rtmps:// upstream: accept any certificate (test servers).
+    #[arg(long)]
+    insecure: bool,
+    /// Also accept RTMPS (TLS) clients on ADDR; they are forwarded to the
+    /// same upstream, decoded and captured in clear text.
+    #[arg(long, value_name = "ADDR")]
+    listen_tls: Option<SocketAddr>,
+    /// The certificate chain (PEM) for --listen-tls (default: a self-signed
+    /// one made at start, its fingerprint printed).
+    #[arg(long, value_name = "FILE", requires_all = ["listen_tls", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Write each session to its own pcapng file in DIR (Wireshark and
     /// `rtmpscope decode` read them).
     #[arg(long, value_name = "DIR")]
@@ -61,7 +76,22 @@ pub fn run(a: ProxyArgs) -> Result<ExitCode> {
     if a.status_every < 0.0 || !a.status_every.is_finite() {
         bail!("--status-every must be a number of seconds, 0 or more");
     }
-    let mut cfg = ProxyConfig::new(a.listen, Upstream::Addr(a.upstream.clone()));
+    let upstream = Upstream::parse(&a.upstream, a.insecure)?;
+    let mut cfg = ProxyConfig::new(a.listen, upstream);
+    if let Some(addr) = a.listen_tls {
+        let identity = match (&a.tls_cert, &a.tls_key) {
+            (Some(cert), Some(key)) => TlsIdentity::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ => {
+                let mut names = vec!["localhost".to_string(), addr.ip().to_string()];
+                names.dedup();
+                TlsIdentity::SelfSigned(names)
+            }
+        };
+        cfg.listen_tls = Some((addr, identity));
+    }
     cfg.capture_dir = a.capture_dir.clone();
     cfg.json = a.json;
     cfg.decode = !a.no_decode;
@@ -84,14 +114,21 @@ pub fn run(a: ProxyArgs) -> Result<ExitCode> {
         cfg.ui = Some(UiConfig { listen, dir, token });
     }
     let ui = cfg.ui.clone();
+    let upstream_text = cfg.upstream.to_string();
     let runtime = rtmpscope_proxy::runtime().context("cannot start the proxy's runtime")?;
     runtime.block_on(async move {
         let proxy = rtmpscope_proxy::Proxy::bind(cfg).await?;
         let mut banner = format!(
-            "rtmpscope proxy: encoders connect to rtmp://{}/APP/KEY, forwarded to {}",
-            proxy.local_addr(),
-            a.upstream
+            "rtmpscope proxy: encoders connect to rtmp://{}/APP/KEY",
+            proxy.local_addr()
         );
+        if let Some((addr, fingerprint, self_signed)) = proxy.tls_addr() {
+            banner.push_str(&format!(
+                " or rtmps://{addr}/APP/KEY (certificate SHA-256 {fingerprint}{})",
+                if self_signed { ", self-signed" } else { "" }
+            ));
+        }
+        banner.push_str(&format!(", forwarded to {upstream_text}"));
         if let Some(dir) = &a.capture_dir {
             banner.push_str(&format!("; captures in {}", dir.display()));
         }

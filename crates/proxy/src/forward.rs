@@ -8,6 +8,7 @@ use std::io;
 use std::net::Shutdown;
 
 use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::tap::Tap;
@@ -66,6 +67,50 @@ pub(crate) async fn pump(src: &TcpStream, dst: &TcpStream, tap: &mut Tap) -> Pum
         if let Err(e) = write_all(dst, &chunk).await {
             tap.undelivered += e.1 as u64;
             return PumpEnd::WriteFailed(e.0);
+        }
+        if n >= room {
+            want = (want * 2).min(MAX_READ);
+        } else if n < want / 4 {
+            want = (want / 2).max(MIN_READ);
+        }
+    }
+}
+
+/// [`pump`] over any stream (a TLS side): reads into the same growing
+/// buffers, offers each read to `tap`, writes and flushes it before the next.
+pub(crate) async fn pump_io<R, W>(src: &mut R, dst: &mut W, tap: &mut Tap) -> PumpEnd
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = BytesMut::new();
+    let mut want = MIN_READ;
+    loop {
+        if buf.capacity() < want {
+            buf.reserve(want);
+        }
+        let room = buf.capacity() - buf.len();
+        let n = match src.read_buf(&mut buf).await {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A TLS peer that closes without close_notify (ffmpeg does) has still ended its stream.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return PumpEnd::ReadFailed(e),
+        };
+        if n == 0 {
+            return PumpEnd::Eof(dst.shutdown().await.err());
+        }
+        let time = crate::now();
+        let chunk = buf.split().freeze();
+        tap.offer(chunk.clone(), time);
+        let written = async {
+            dst.write_all(&chunk).await?;
+            dst.flush().await
+        };
+        if let Err(e) = written.await {
+            // What the peer got of this piece is unknown: count it all as undelivered.
+            tap.undelivered += chunk.len() as u64;
+            return PumpEnd::WriteFailed(e);
         }
         if n >= room {
             want = (want * 2).min(MAX_READ);

@@ -41,6 +41,7 @@ mod report;
 pub mod server;
 mod session;
 mod tap;
+mod tls;
 pub mod ui;
 
 use std::future::Future;
@@ -51,6 +52,7 @@ use std::time::Duration;
 pub use capture_file::{capture_file_name, stream_label};
 pub use output::Output;
 pub use proxy::Proxy;
+pub use tls::{TlsIdentity, TlsListen};
 pub use ui::UiConfig;
 
 /// Where the proxy connects each client to.
@@ -59,12 +61,69 @@ pub use ui::UiConfig;
 pub enum Upstream {
     /// A TCP server, `host:port` (a name is resolved for every session).
     Addr(String),
+    /// An RTMPS server, `host:port`: TLS, with the certificate checked
+    /// against the system's trusted roots unless `insecure`.
+    Tls {
+        /// `host:port`.
+        addr: String,
+        /// Accept any certificate (test servers).
+        insecure: bool,
+    },
+}
+
+impl Upstream {
+    /// Reads an upstream as users write it: `host:port`, `rtmp://host[:port]`
+    /// (port 1935 by default) or `rtmps://host[:port]` (443 by default); any
+    /// path after the host is ignored (the client's own URL carries app and key).
+    ///
+    /// ```
+    /// use rtmpscope_proxy::Upstream;
+    /// assert_eq!(Upstream::parse("rtmps://live.example.com/app", false).unwrap(),
+    ///            Upstream::Tls { addr: "live.example.com:443".into(), insecure: false });
+    /// assert_eq!(Upstream::parse("rtmp://127.0.0.1", false).unwrap(), Upstream::Addr("127.0.0.1:1935".into()));
+    /// assert!(Upstream::parse("live.example.com", false).is_err());
+    /// ```
+    pub fn parse(s: &str, insecure: bool) -> Result<Upstream, ProxyError> {
+        let with_default = |rest: &str, port: u16| {
+            let host = rest.split('/').next().unwrap_or("");
+            if host.is_empty() {
+                return Err(ProxyError::BadUpstream(s.to_string()));
+            }
+            Ok(if proxy::has_port(host) {
+                host.to_string()
+            } else {
+                format!("{host}:{port}")
+            })
+        };
+        if let Some(rest) = s.strip_prefix("rtmps://") {
+            return Ok(Upstream::Tls {
+                addr: with_default(rest, 443)?,
+                insecure,
+            });
+        }
+        let addr = match s.strip_prefix("rtmp://") {
+            Some(rest) => with_default(rest, 1935)?,
+            None => s.to_string(),
+        };
+        if !proxy::has_port(&addr) {
+            return Err(ProxyError::BadUpstream(s.to_string()));
+        }
+        Ok(Upstream::Addr(addr))
+    }
+
+    /// `host:port` to connect to.
+    fn addr(&self) -> &str {
+        match self {
+            Upstream::Addr(a) | Upstream::Tls { addr: a, .. } => a,
+        }
+    }
 }
 
 impl std::fmt::Display for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Upstream::Addr(a) => f.write_str(a),
+            Upstream::Tls { addr, .. } => write!(f, "rtmps://{addr}"),
         }
     }
 }
@@ -101,6 +160,8 @@ pub struct ProxyConfig {
     pub shutdown_grace: Duration,
     /// Serve the web UI and the live feed of every session's bytes (`None`: don't).
     pub ui: Option<UiConfig>,
+    /// Also accept RTMPS clients on this address, with this certificate.
+    pub listen_tls: Option<(SocketAddr, TlsIdentity)>,
 }
 
 impl ProxyConfig {
@@ -122,6 +183,7 @@ impl ProxyConfig {
             status_interval: Some(Duration::from_secs(5)),
             shutdown_grace: Duration::from_secs(5),
             ui: None,
+            listen_tls: None,
         }
     }
 }
@@ -160,6 +222,9 @@ pub enum ProxyError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be loaded or made, or TLS could not be set up.
+    #[error("TLS: {0}")]
+    Tls(#[source] std::io::Error),
     /// The printer thread could not be started.
     #[error("cannot start the output thread: {0}")]
     Output(#[source] std::io::Error),

@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::feed::Feed;
 use crate::output::Printer;
-use crate::ui;
 use crate::session::{self, Shared};
+use crate::tls::{TlsListen, TlsUpstream};
+use crate::ui;
 use crate::{ProxyConfig, ProxyError, Upstream};
 
 /// A bound proxy, ready to [`serve`](Proxy::serve).
@@ -36,6 +37,8 @@ pub struct Proxy {
     listener: TcpListener,
     local: SocketAddr,
     ui: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// The RTMPS listener: socket, address, certificate fingerprint, self-signed.
+    tls: Option<(TcpListener, SocketAddr, String, bool)>,
     shared: Arc<Shared>,
     printer: Printer,
 }
@@ -43,10 +46,35 @@ pub struct Proxy {
 impl Proxy {
     /// Checks the configuration, creates the capture directory and binds the listening socket.
     pub async fn bind(cfg: ProxyConfig) -> Result<Proxy, ProxyError> {
-        let Upstream::Addr(a) = &cfg.upstream;
-        if !has_port(a) {
-            return Err(ProxyError::BadUpstream(a.clone()));
+        let target = cfg.upstream.addr().to_string();
+        if !has_port(&target) {
+            return Err(ProxyError::BadUpstream(target));
         }
+        let upstream_tls = match &cfg.upstream {
+            Upstream::Tls { addr, insecure } => {
+                let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                Some(TlsUpstream::new(host, *insecure).map_err(ProxyError::Tls)?)
+            }
+            Upstream::Addr(_) => None,
+        };
+        let tls = match &cfg.listen_tls {
+            Some((addr, identity)) => {
+                let t = TlsListen::new(identity).map_err(ProxyError::Tls)?;
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ProxyError::Listen {
+                        addr: *addr,
+                        source,
+                    })?;
+                let local = l.local_addr().map_err(|source| ProxyError::Listen {
+                    addr: *addr,
+                    source,
+                })?;
+                Some((l, local, t))
+            }
+            None => None,
+        };
         if let Some(dir) = &cfg.capture_dir {
             std::fs::create_dir_all(dir).map_err(|source| ProxyError::CaptureDir {
                 path: dir.clone(),
@@ -87,10 +115,14 @@ impl Proxy {
             queued_total: Arc::new(AtomicUsize::new(0)),
             cancel,
             feed,
+            target,
+            upstream_tls,
+            tls_listen: tls.as_ref().map(|t| t.2.clone()),
         });
         Ok(Proxy {
             listener,
             local,
+            tls: tls.map(|(l, a, t)| (l, a, t.fingerprint, t.self_signed)),
             ui,
             shared,
             printer,
@@ -100,6 +132,12 @@ impl Proxy {
     /// The address clients connect to (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The RTMPS listener's address and its certificate's SHA-256 fingerprint
+    /// (and whether it was made at start), when [`ProxyConfig::listen_tls`] is set.
+    pub fn tls_addr(&self) -> Option<(SocketAddr, &str, bool)> {
+        self.tls.as_ref().map(|t| (t.1, t.2.as_str(), t.3))
     }
 
     /// The UI server's address, when [`ProxyConfig::ui`] is set.
@@ -116,18 +154,20 @@ impl Proxy {
             shared,
             printer,
             ui,
+            tls,
             ..
         } = self;
+        let tls_listener = tls.map(|t| t.0);
         let mut sessions = JoinSet::new();
         let mut number = 0u64;
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, addr)) => {
+                accepted = accept(&listener, tls_listener.as_ref()) => match accepted {
+                    Ok((stream, addr, tls)) => {
                         number += 1;
-                        sessions.spawn(session::run(number, stream, addr, shared.clone()));
+                        sessions.spawn(session::run(number, stream, addr, shared.clone(), tls));
                     }
                     Err(e) => {
                         // Running out of descriptors and the like: say so, breathe, go on.
@@ -145,6 +185,7 @@ impl Proxy {
             }
         }
         drop(listener);
+        drop(tls_listener);
         shared.cancel.cancel();
         let grace = shared.cfg.shutdown_grace;
         let all_done = async { while sessions.join_next().await.is_some() {} };
@@ -173,6 +214,20 @@ impl Proxy {
     }
 }
 
+/// The next client from either listener; `true` when it came in on the TLS one.
+async fn accept(
+    plain: &TcpListener,
+    tls: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr, bool)> {
+    match tls {
+        Some(t) => tokio::select! {
+            r = plain.accept() => r.map(|(s, a)| (s, a, false)),
+            r = t.accept() => r.map(|(s, a)| (s, a, true)),
+        },
+        None => plain.accept().await.map(|(s, a)| (s, a, false)),
+    }
+}
+
 fn log_line(json: bool, message: &str) -> String {
     if json {
         let mut s = String::new();
@@ -188,7 +243,7 @@ fn log_line(json: bool, message: &str) -> String {
 }
 
 /// Whether `host:port` ends in a port number.
-fn has_port(a: &str) -> bool {
+pub(crate) fn has_port(a: &str) -> bool {
     a.rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
 }

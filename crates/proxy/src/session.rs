@@ -8,17 +8,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtmpscope_core::Direction;
-use tokio::io::AsyncReadExt;
+use socket2::SockRef;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::forward::{is_reset, pump, PumpEnd};
+use crate::forward::{is_reset, pump, pump_io, PumpEnd};
 use crate::output::Lines;
 use crate::recorder::{self, Recorder, RecorderConfig, SessionInfo};
 use crate::report::Report;
 use crate::tap::{End, Queued, Tap, RECORD_QUEUE};
-use crate::{ProxyConfig, Upstream};
+use crate::tls::{Conn, TlsListen, TlsUpstream};
+use crate::ProxyConfig;
 
 /// After the upstream refused, how long the client gets to close its side
 /// before the proxy closes the socket anyway.
@@ -34,20 +36,70 @@ pub(crate) struct Shared {
     pub(crate) cancel: CancellationToken,
     /// The live feed, when the UI is served.
     pub(crate) feed: Option<Arc<crate::feed::Feed>>,
+    /// `host:port` every session connects to.
+    pub(crate) target: String,
+    /// TLS towards the upstream (`rtmps://`).
+    pub(crate) upstream_tls: Option<TlsUpstream>,
+    /// TLS towards clients on the TLS listener.
+    pub(crate) tls_listen: Option<TlsListen>,
 }
 
-/// Serves one accepted client to its end.
+/// Serves one accepted client to its end. `tls`: the client came in on the
+/// TLS listener.
 pub(crate) async fn run(
     number: u64,
     client: TcpStream,
     client_addr: SocketAddr,
     shared: Arc<Shared>,
+    tls: bool,
 ) {
     let start = crate::now();
     let cfg = &shared.cfg;
     let say = Report::new(number, client_addr, cfg.json, start);
-    let Upstream::Addr(target) = &cfg.upstream;
-    let connect = tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(target.as_str()));
+    let client = match (&shared.tls_listen, tls) {
+        (Some(t), true) => {
+            let accept = tokio::time::timeout(cfg.connect_timeout, t.acceptor.accept(client));
+            let accepted = tokio::select! {
+                r = accept => r,
+                _ = shared.cancel.cancelled() => return,
+            };
+            match accepted {
+                Ok(Ok(s)) => Conn::TlsServer(Box::new(s)),
+                Ok(Err(e)) => {
+                    shared.lines.send(say.log(
+                        start,
+                        "error",
+                        &format!(
+                            "TLS handshake with the client failed: {e}; closing its connection"
+                        ),
+                    ));
+                    return;
+                }
+                Err(_) => {
+                    shared.lines.send(say.log(
+                        start,
+                        "error",
+                        "the client did not complete the TLS handshake in time; closing its connection",
+                    ));
+                    return;
+                }
+            }
+        }
+        _ => Conn::Plain(client),
+    };
+    let target = shared.target.as_str();
+    let connect = tokio::time::timeout(cfg.connect_timeout, async {
+        let tcp = TcpStream::connect(target).await?;
+        // The proxy must not add delay: whatever a peer sends goes out at once.
+        let _ = tcp.set_nodelay(true);
+        match &shared.upstream_tls {
+            Some(t) => t
+                .connect(tcp)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("TLS handshake failed: {e}"))),
+            None => Ok(Conn::Plain(tcp)),
+        }
+    });
     let upstream = tokio::select! {
         r = connect => r,
         _ = shared.cancel.cancelled() => return,
@@ -56,16 +108,17 @@ pub(crate) async fn run(
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             let why = if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                format!("upstream {target} refused the connection ({e})")
+                format!("upstream {} refused the connection ({e})", cfg.upstream)
             } else {
-                format!("cannot connect to upstream {target}: {e}")
+                format!("cannot connect to upstream {}: {e}", cfg.upstream)
             };
             refuse(client, &say, &shared, why, start).await;
             return;
         }
         Err(_) => {
             let why = format!(
-                "upstream {target} did not accept the connection within {} s",
+                "upstream {} did not accept the connection within {} s",
+                cfg.upstream,
                 cfg.connect_timeout.as_secs_f64()
             );
             refuse(client, &say, &shared, why, start).await;
@@ -73,15 +126,14 @@ pub(crate) async fn run(
         }
     };
     // The proxy must not add delay: whatever a peer sends goes out at once.
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
+    let _ = client.tcp().set_nodelay(true);
     let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
     let info = SessionInfo {
         number,
         client: client_addr,
-        server: upstream.peer_addr().unwrap_or(unknown),
-        upstream_local: upstream.local_addr().unwrap_or(unknown),
-        upstream: target.clone(),
+        server: upstream.tcp().peer_addr().unwrap_or(unknown),
+        upstream_local: upstream.tcp().local_addr().unwrap_or(unknown),
+        upstream: cfg.upstream.to_string(),
         listen: shared.listen,
         start,
     };
@@ -110,11 +162,15 @@ pub(crate) async fn run(
         Tap::new(Direction::ClientToServer, tx.clone(), queued.clone()),
         Tap::new(Direction::ServerToClient, tx, queued),
     ];
-    forward(&client, &upstream, &mut taps, &shared.cancel).await;
+    match (client, upstream) {
+        (Conn::Plain(client), Conn::Plain(upstream)) => {
+            forward(&client, &upstream, &mut taps, &shared.cancel).await;
+        }
+        (client, upstream) => forward_io(client, upstream, &mut taps, &shared.cancel).await,
+    }
     drop(taps);
-    // Closing the sockets here, before the recorder's last work, lets the peers go at once.
-    drop(client);
-    drop(upstream);
+    // The sockets were closed when forwarding returned: the peers go at once,
+    // before the recorder's last work.
     if recorder.await.is_err() {
         shared.lines.send(say.log(
             crate::now(),
@@ -126,13 +182,14 @@ pub(crate) async fn run(
 
 /// The upstream can't be reached: say why and close the client with a FIN,
 /// reading what it still sends so that the close is not turned into a reset.
-async fn refuse(mut client: TcpStream, say: &Report, shared: &Shared, why: String, start: f64) {
+async fn refuse(mut client: Conn, say: &Report, shared: &Shared, why: String, start: f64) {
     shared.lines.send(say.log(
         start,
         "error",
         &format!("{why}; closing the client's connection"),
     ));
-    let _ = socket2::SockRef::from(&client).shutdown(Shutdown::Write);
+    // A FIN (after TLS's close_notify on an RTMPS client).
+    let _ = tokio::time::timeout(REFUSED_LINGER, client.shutdown()).await;
     let mut sink = [0u8; 4096];
     let drain = async {
         let mut total = 0usize;
@@ -168,7 +225,7 @@ async fn forward(
     taps: &mut [Tap; 2],
     cancel: &CancellationToken,
 ) {
-    let [c2s_tap, s2c_tap] = taps;
+    let [c2s_tap, s2c_tap] = &mut *taps;
     let mut ends: [Option<PumpEnd>; 2] = [None, None];
     let stop = {
         let mut c2s = pin!(pump(client, upstream, c2s_tap));
@@ -179,29 +236,84 @@ async fn forward(
                 r = &mut s2c, if ends[1].is_none() => ends[1] = Some(r),
                 _ = cancel.cancelled() => break Stop::Shutdown,
             }
-            let failed = ends
-                .iter()
-                .any(|e| matches!(e, Some(PumpEnd::ReadFailed(_) | PumpEnd::WriteFailed(_))));
-            if failed {
-                break Stop::Abort;
-            }
-            if ends.iter().all(Option::is_some) {
-                break Stop::Done;
+            if let Some(stop) = stop_after(&ends) {
+                break stop;
             }
         }
     };
+    finish(
+        stop,
+        &ends,
+        [SockRef::from(client), SockRef::from(upstream)],
+        taps,
+    )
+    .await;
+}
+
+/// [`forward`] for sessions with TLS on a side: the streams are split into
+/// halves, and the sockets underneath are reached through duplicates.
+async fn forward_io(client: Conn, upstream: Conn, taps: &mut [Tap; 2], cancel: &CancellationToken) {
+    let sockets = (client.socket(), upstream.socket());
+    let [c2s_tap, s2c_tap] = &mut *taps;
+    let (mut client_rd, mut client_wr) = tokio::io::split(client);
+    let (mut upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
+    let mut ends: [Option<PumpEnd>; 2] = [None, None];
+    let stop = {
+        let mut c2s = pin!(pump_io(&mut client_rd, &mut upstream_wr, c2s_tap));
+        let mut s2c = pin!(pump_io(&mut upstream_rd, &mut client_wr, s2c_tap));
+        loop {
+            tokio::select! {
+                r = &mut c2s, if ends[0].is_none() => ends[0] = Some(r),
+                r = &mut s2c, if ends[1].is_none() => ends[1] = Some(r),
+                _ = cancel.cancelled() => break Stop::Shutdown,
+            }
+            if let Some(stop) = stop_after(&ends) {
+                break stop;
+            }
+        }
+    };
+    if let (Ok(c), Ok(u)) = &sockets {
+        finish(stop, &ends, [SockRef::from(c), SockRef::from(u)], taps).await;
+    } else {
+        // No duplicate descriptor (out of descriptors): dropping the halves still closes both sides.
+        finish(stop, &ends, [], taps).await;
+    }
+}
+
+/// Whether forwarding is over, given how the directions have ended so far.
+fn stop_after(ends: &[Option<PumpEnd>; 2]) -> Option<Stop> {
+    let failed = ends
+        .iter()
+        .any(|e| matches!(e, Some(PumpEnd::ReadFailed(_) | PumpEnd::WriteFailed(_))));
+    if failed {
+        Some(Stop::Abort)
+    } else if ends.iter().all(Option::is_some) {
+        Some(Stop::Done)
+    } else {
+        None
+    }
+}
+
+/// Closes what is still open (resets after a failure, FINs at shutdown) and
+/// tells the recorder how each direction ended.
+async fn finish<const N: usize>(
+    stop: Stop,
+    ends: &[Option<PumpEnd>; 2],
+    sockets: [SockRef<'_>; N],
+    taps: &mut [Tap; 2],
+) {
+    let [c2s_tap, s2c_tap] = taps;
     let time = crate::now();
-    let sockets = [client, upstream];
     match stop {
         Stop::Abort => {
             // SO_LINGER 0: closing the sockets sends RST, as the failed side did.
-            for s in sockets {
-                let _ = s.set_zero_linger();
+            for s in &sockets {
+                let _ = s.set_linger(Some(Duration::ZERO));
             }
         }
         Stop::Shutdown => {
-            for s in sockets {
-                let _ = socket2::SockRef::from(s).shutdown(Shutdown::Write);
+            for s in &sockets {
+                let _ = s.shutdown(Shutdown::Write);
             }
         }
         Stop::Done => {}

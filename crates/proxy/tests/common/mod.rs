@@ -133,24 +133,58 @@ pub fn wait_listening(addr: SocketAddr, limit: Duration) -> bool {
 /// nginx with the RTMP module on a loopback port, in its own directory.
 pub struct Nginx {
     pub port: u16,
+    /// nginx's stream module with TLS in front of the RTMP port (`start_with_tls`).
+    pub tls_port: Option<u16>,
     pub dir: PathBuf,
     _guard: Guard,
 }
 
 pub const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+pub const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
 impl Nginx {
     /// Starts nginx-rtmp (`live` and `locked` applications) or returns `None`
     /// when nginx or the module is missing.
     pub fn start(dir: &Path) -> Option<Nginx> {
+        Self::start_conf(dir, false)
+    }
+
+    /// As [`Nginx::start`], plus an RTMPS port: nginx's stream module with
+    /// TLS (a self-signed certificate for localhost) proxying to the RTMP port.
+    pub fn start_with_tls(dir: &Path) -> Option<Nginx> {
+        if !Path::new(STREAM_MODULE).exists() {
+            eprintln!("SKIP: {STREAM_MODULE} (libnginx-mod-stream) is not installed");
+            return None;
+        }
+        Self::start_conf(dir, true)
+    }
+
+    fn start_conf(dir: &Path, tls: bool) -> Option<Nginx> {
         if !have("nginx") || !Path::new(RTMP_MODULE).exists() {
             eprintln!("SKIP: nginx with {RTMP_MODULE} is not installed");
             return None;
         }
         let port = free_port();
         let d = dir.display();
+        let tls_port = tls.then(free_port);
+        let (stream_module, stream) = match tls_port {
+            Some(tp) => {
+                let made =
+                    rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+                std::fs::write(dir.join("cert.pem"), made.cert.pem()).unwrap();
+                std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+                (
+                    format!("load_module {STREAM_MODULE};"),
+                    format!(
+                        "stream {{ server {{ listen 127.0.0.1:{tp} ssl; ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem; proxy_pass 127.0.0.1:{port}; }} }}"
+                    ),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
         let conf = format!(
             "load_module {RTMP_MODULE};
+{stream_module}
 daemon off;
 master_process off;
 worker_processes 1;
@@ -170,6 +204,7 @@ rtmp {{
         }}
     }}
 }}
+{stream}
 "
         );
         let path = dir.join("nginx.conf");
@@ -192,8 +227,16 @@ rtmp {{
             wait_listening(addr, Duration::from_secs(10)),
             "nginx did not start listening on {addr}"
         );
+        if let Some(tp) = tls_port {
+            let a: SocketAddr = ([127, 0, 0, 1], tp).into();
+            assert!(
+                wait_listening(a, Duration::from_secs(10)),
+                "nginx did not listen on {a}"
+            );
+        }
         Some(Nginx {
             port,
+            tls_port,
             dir: dir.to_path_buf(),
             _guard: guard,
         })
@@ -329,6 +372,8 @@ pub struct RunningProxy {
     pub addr: SocketAddr,
     /// The UI server's address, when the configuration asked for one.
     pub ui: Option<SocketAddr>,
+    /// The RTMPS listener's address, when the configuration asked for one.
+    pub tls: Option<SocketAddr>,
     pub lines: mpsc::UnboundedReceiver<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), rtmpscope_proxy::ProxyError>>>,
@@ -356,6 +401,7 @@ impl RunningProxy {
         let proxy = Proxy::bind(cfg).await.unwrap();
         let addr = proxy.local_addr();
         let ui = proxy.ui_addr();
+        let tls = proxy.tls_addr().map(|t| t.0);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(proxy.serve(async {
             let _ = stopped.await;
@@ -363,6 +409,7 @@ impl RunningProxy {
         RunningProxy {
             addr,
             ui,
+            tls,
             lines: rx,
             stop: Some(stop),
             task: Some(task),
