@@ -104,7 +104,12 @@ impl ServerSession {
         self.decoder.push(data);
         while let Some(ev) = self.decoder.next_event() {
             match ev {
-                ChunkEvent::Message(m) => self.on_message(m)?,
+                ChunkEvent::Message(m) => {
+                    self.on_message(m)?;
+                    // Checked per message, so that a read holding several
+                    // windows gets one acknowledgement per window.
+                    self.maybe_ack(self.decoder.offset());
+                }
                 ChunkEvent::Error(e) => {
                     return Err(format!(
                         "chunk stream error at byte {}: expected {}, found {}",
@@ -114,21 +119,22 @@ impl ServerSession {
                 ChunkEvent::Note(_) => {}
             }
         }
-        self.maybe_ack();
+        self.maybe_ack(self.received);
         Ok(())
     }
 
     /// Acknowledges once a window's worth of bytes arrived since the last
     /// acknowledgement (§5.4.3). Without a window from the client, the one the
     /// server announced is used, so that acknowledgements can be seen at all.
-    fn maybe_ack(&mut self) {
+    /// `received` is the count to acknowledge: bytes decoded so far, or all received.
+    fn maybe_ack(&mut self, received: u64) {
         if self.cfg.stall_acks {
             return;
         }
         let window = self.client_window.unwrap_or(self.cfg.window_ack_size);
-        if window > 0 && self.received - self.acked >= u64::from(window) {
-            self.io.ack(self.received);
-            self.acked = self.received;
+        if window > 0 && received.saturating_sub(self.acked) >= u64::from(window) {
+            self.io.ack(received);
+            self.acked = received;
         }
     }
 
