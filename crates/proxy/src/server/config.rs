@@ -114,6 +114,8 @@ pub struct ServerConfig {
     pub max_streams_per_connection: u32,
     /// Messages waiting to be sent to one player; a player that falls further behind is disconnected.
     pub player_queue: usize,
+    /// Payload bytes waiting to be sent to one player; past it, the player is disconnected.
+    pub player_queue_bytes: usize,
     /// Bytes a client may have in incomplete messages (the chunk decoder's bound).
     pub max_buffered: usize,
     /// How long a client has to send C0, C1 and C2.
@@ -140,13 +142,14 @@ impl Default for ServerConfig {
             chunk_size: 4096,
             window_ack_size: 2_500_000,
             keep_gop: true,
-            max_gop_bytes: 16 << 20,
+            max_gop_bytes: 8 << 20,
             max_connections: 256,
             max_streams: 64,
             max_players: 32,
             max_streams_per_connection: 8,
             player_queue: 1024,
-            max_buffered: 32 << 20,
+            player_queue_bytes: 8 << 20,
+            max_buffered: 8 << 20,
             handshake_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             reply_delay: Duration::ZERO,

@@ -2,7 +2,6 @@
 //! and the media its players receive, until either side ends it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -175,11 +174,7 @@ async fn drive(conn: &mut Conn, peer: SocketAddr, id: u64, shared: Shared) -> Re
     cfg.emit(ServerEvent::Handshake { peer, scheme });
 
     let (tx, mut rx) = mpsc::channel(cfg.player_queue.max(1));
-    let lagged = Arc::new(AtomicBool::new(false));
-    let player = PlayerTx {
-        tx,
-        lagged: lagged.clone(),
-    };
+    let (player, queue) = PlayerTx::new(tx, cfg.player_queue_bytes);
     let mut session = ServerSession::new(cfg.clone(), registry, id, peer, player, conn.received);
     let mut buf = vec![0u8; READ_SIZE];
     loop {
@@ -189,10 +184,14 @@ async fn drive(conn: &mut Conn, peer: SocketAddr, id: u64, shared: Shared) -> Re
             item = rx.recv() => {
                 // The session holds a sender, so the queue never closes while it runs.
                 let Some(item) = item else { return "player queue closed".into() };
+                queue.taken(&item);
                 session.on_play_item(item);
                 for _ in 0..PLAY_BATCH {
                     match rx.try_recv() {
-                        Ok(item) => session.on_play_item(item),
+                        Ok(item) => {
+                            queue.taken(&item);
+                            session.on_play_item(item);
+                        }
                         Err(_) => break,
                     }
                 }
@@ -200,10 +199,10 @@ async fn drive(conn: &mut Conn, peer: SocketAddr, id: u64, shared: Shared) -> Re
                 if let Err(r) = conn.write(&out).await {
                     return r;
                 }
-                if lagged.load(Ordering::Relaxed) {
+                if queue.lagged() {
                     return format!(
-                        "player fell more than {} messages behind, disconnected",
-                        cfg.player_queue
+                        "player fell more than {} messages or {} bytes behind, disconnected",
+                        cfg.player_queue, cfg.player_queue_bytes
                     );
                 }
             }

@@ -6,7 +6,7 @@
 //! slow player can never stall a publisher (it is dropped instead).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -50,13 +50,82 @@ pub enum PlayItem {
     },
 }
 
-/// A player's end of the fan-out.
+impl PlayItem {
+    /// Payload bytes the item holds.
+    fn len(&self) -> usize {
+        match self {
+            PlayItem::Media { media, .. } => media.payload.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// A player connection's queue state, shared by the fan-out and the connection.
+#[derive(Debug)]
+pub struct PlayerQueue {
+    lagged: AtomicBool,
+    bytes: AtomicUsize,
+    max_bytes: usize,
+}
+
+impl PlayerQueue {
+    /// Whether the player fell too far behind and was dropped from its streams.
+    pub fn lagged(&self) -> bool {
+        self.lagged.load(Ordering::Relaxed)
+    }
+
+    /// Accounts for an item the connection took from its queue.
+    pub fn taken(&self, item: &PlayItem) {
+        self.bytes.fetch_sub(item.len(), Ordering::Relaxed);
+    }
+}
+
+/// A player's end of the fan-out: a queue bounded in messages and in bytes.
 #[derive(Debug, Clone)]
 pub struct PlayerTx {
-    /// The connection's queue.
-    pub tx: mpsc::Sender<PlayItem>,
-    /// Set when the queue overflowed and the player was dropped.
-    pub lagged: Arc<AtomicBool>,
+    tx: mpsc::Sender<PlayItem>,
+    queue: Arc<PlayerQueue>,
+}
+
+impl PlayerTx {
+    /// A sender on `tx` that holds at most `max_bytes` of payload in the queue.
+    pub fn new(tx: mpsc::Sender<PlayItem>, max_bytes: usize) -> (PlayerTx, Arc<PlayerQueue>) {
+        let queue = Arc::new(PlayerQueue {
+            lagged: AtomicBool::new(false),
+            bytes: AtomicUsize::new(0),
+            max_bytes,
+        });
+        (
+            PlayerTx {
+                tx,
+                queue: queue.clone(),
+            },
+            queue,
+        )
+    }
+
+    /// Queues an item without waiting; false when the player must be dropped.
+    fn offer(&self, item: PlayItem) -> bool {
+        let n = item.len();
+        let before = self.queue.bytes.fetch_add(n, Ordering::Relaxed);
+        if before.saturating_add(n) > self.queue.max_bytes {
+            self.queue.bytes.fetch_sub(n, Ordering::Relaxed);
+            self.queue.lagged.store(true, Ordering::Relaxed);
+            return false;
+        }
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(e) => {
+                self.queue.bytes.fetch_sub(n, Ordering::Relaxed);
+                if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                    self.queue.lagged.store(true, Ordering::Relaxed);
+                }
+                // A closed queue: the player's connection is gone and its own
+                // cleanup may not have run yet.
+                false
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -95,17 +164,7 @@ impl LiveStream {
     }
 
     fn send(&mut self, item: impl Fn(u32) -> PlayItem) {
-        self.players.retain(|p| {
-            match p.out.tx.try_send(item(p.stream_id)) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    p.out.lagged.store(true, Ordering::Relaxed);
-                    false
-                }
-                // The player's connection is gone; its own cleanup may not have run yet.
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        });
+        self.players.retain(|p| p.out.offer(item(p.stream_id)));
     }
 }
 
@@ -329,13 +388,7 @@ mod tests {
 
     fn player(cap: usize) -> (PlayerTx, mpsc::Receiver<PlayItem>) {
         let (tx, rx) = mpsc::channel(cap);
-        (
-            PlayerTx {
-                tx,
-                lagged: Arc::new(AtomicBool::new(false)),
-            },
-            rx,
-        )
+        (PlayerTx::new(tx, 1000).0, rx)
     }
 
     fn video(keyframe: bool, seq: bool, len: usize) -> Media {
@@ -408,17 +461,35 @@ mod tests {
         let r = Registry::new(limits());
         r.publish("s", 1).unwrap();
         let (tx, mut rx) = player(1);
-        let lagged = tx.lagged.clone();
+        let queue = tx.queue.clone();
         r.play("s", 2, 1, tx).unwrap();
         r.media("s", 1, video(false, false, 5), false);
         r.media("s", 1, video(false, false, 5), false);
-        assert!(lagged.load(Ordering::Relaxed));
+        assert!(queue.lagged());
         assert!(matches!(rx.try_recv(), Ok(PlayItem::Media { .. })));
         // Dropped: nothing more arrives, and another player fits.
         r.media("s", 1, video(false, false, 5), false);
         assert!(rx.try_recv().is_err());
         let (tx2, _rx2) = player(1);
         r.play("s", 3, 1, tx2).unwrap();
+    }
+
+    #[test]
+    fn player_queue_is_bounded_in_bytes_too() {
+        let r = Registry::new(limits());
+        r.publish("s", 1).unwrap();
+        let (tx, mut rx) = mpsc::channel(100);
+        let (tx, queue) = PlayerTx::new(tx, 25);
+        r.play("s", 2, 1, tx).unwrap();
+        r.media("s", 1, video(false, false, 10), false);
+        r.media("s", 1, video(false, false, 10), false);
+        // Taking one out makes room again.
+        let first = rx.try_recv().unwrap();
+        queue.taken(&first);
+        r.media("s", 1, video(false, false, 10), false);
+        assert!(!queue.lagged());
+        r.media("s", 1, video(false, false, 10), false);
+        assert!(queue.lagged());
     }
 
     #[test]

@@ -5,7 +5,6 @@ use crate::server::config::{RejectCode, ServerConfig};
 use crate::server::registry::RegistryLimits;
 use rtmpscope_core::chunk::ChunkEncoder;
 use rtmpscope_core::message::{MSG_COMMAND_AMF0, MSG_WINDOW_ACK_SIZE};
-use std::sync::atomic::AtomicBool;
 use tokio::sync::mpsc;
 
 const HANDSHAKE: u64 = 3073;
@@ -55,12 +54,9 @@ impl Client {
 }
 
 fn session(cfg: ServerConfig, registry: &Arc<Registry>, conn: u64) -> ServerSession {
-    let (tx, rx) = mpsc::channel(16);
-    std::mem::forget(rx);
-    let player = PlayerTx {
-        tx,
-        lagged: Arc::new(AtomicBool::new(false)),
-    };
+    // The receiver is dropped: these sessions never play.
+    let (tx, _) = mpsc::channel(16);
+    let (player, _) = PlayerTx::new(tx, 1 << 20);
     ServerSession::new(
         Arc::new(cfg),
         registry.clone(),
