@@ -58,13 +58,18 @@ enum Command {
     /// write each session to a pcapng file, and decode and diagnose it live.
     ///
     /// Point the encoder at rtmp://LISTEN/APP/KEY instead of the server.
+    /// Without --upstream, rtmpscope's built-in server answers (also as
+    /// `rtmpscope serve`), with fault options to reproduce failures.
     ///
     /// Examples:
+    ///   rtmpscope proxy --capture-dir captures --ui 127.0.0.1:8080
     ///   rtmpscope proxy --listen 127.0.0.1:1935 --upstream live.example.com:1935 --capture-dir captures
+    ///   rtmpscope proxy --upstream rtmps://live.example.com --listen-tls 127.0.0.1:1936
+    ///   rtmpscope serve --reject-publish badname
     ///   rtmpscope proxy --upstream 127.0.0.1:1936 --json | jq -c 'select(.kind=="finding")'
     ///   rtmpscope proxy --upstream 127.0.0.1:1936 --ui 127.0.0.1:8080
-    #[command(verbatim_doc_comment)]
-    Proxy(proxy::ProxyArgs),
+    #[command(verbatim_doc_comment, alias = "serve")]
+    Proxy(Box<proxy::ProxyArgs>),
     /// Write the audio and video of one stream as an FLV file (ffprobe and ffplay read it).
     ///
     /// Examples:
@@ -81,7 +86,7 @@ fn main() -> ExitCode {
         Command::Stats(a) => stats::run(a),
         Command::Diagnose(a) => diagnose::run(a),
         Command::ExportFlv(a) => export::run(a),
-        Command::Proxy(a) => proxy::run(a),
+        Command::Proxy(a) => proxy::run(*a),
     };
     match res {
         Ok(code) => code,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use rtmpscope_proxy::server::RejectCode;
 use rtmpscope_proxy::{ProxyConfig, TlsIdentity, UiConfig, Upstream};
 
 #[derive(Args, Debug)]
@@ -16,9 +17,29 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1935")]
     listen: SocketAddr,
     /// The real server: HOST:PORT, rtmp://HOST[:PORT] or rtmps://HOST[:PORT]
-    /// (TLS; the path, if any, is ignored: the encoder's URL carries app and key).
-    #[arg(long, value_name = "URL")]
+    /// (TLS; the path, if any, is ignored: the encoder's URL carries app and key),
+    /// or `builtin`: rtmpscope's own server (it accepts any app and stream key,
+    /// and players get what is published).
+    #[arg(long, value_name = "URL", default_value = "builtin")]
     upstream: String,
+    /// Built-in server: refuse every publish with NetStream.Publish.BadName or .Denied.
+    #[arg(long, value_name = "CODE", value_parser = ["badname", "denied"])]
+    reject_publish: Option<String>,
+    /// Built-in server: refuse every connect (NetConnection.Connect.Rejected) with this description.
+    #[arg(long, value_name = "TEXT")]
+    reject_connect: Option<String>,
+    /// Built-in server: drop each connection after receiving this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    drop_after: Option<u64>,
+    /// Built-in server: never send acknowledgements.
+    #[arg(long)]
+    stall_acks: bool,
+    /// Built-in server: the chunk size it announces and sends with.
+    #[arg(long, value_name = "BYTES")]
+    chunk_size: Option<u32>,
+    /// Built-in server: wait this many milliseconds before each reply.
+    #[arg(long, value_name = "MS")]
+    reply_delay: Option<u64>,
     /// With an rtmps:// upstream: accept any certificate (test servers).
     #[arg(long)]
     insecure: bool,
@@ -77,7 +98,46 @@ pub fn run(a: ProxyArgs) -> Result<ExitCode> {
         bail!("--status-every must be a number of seconds, 0 or more");
     }
     let upstream = Upstream::parse(&a.upstream, a.insecure)?;
+    let builtin_options = a.reject_publish.is_some()
+        || a.reject_connect.is_some()
+        || a.drop_after.is_some()
+        || a.stall_acks
+        || a.chunk_size.is_some()
+        || a.reply_delay.is_some();
+    if builtin_options && upstream != Upstream::Builtin {
+        bail!("--reject-publish, --reject-connect, --drop-after, --stall-acks, --chunk-size and --reply-delay are options of the built-in server (--upstream builtin)");
+    }
     let mut cfg = ProxyConfig::new(a.listen, upstream);
+    let mut server = cfg.builtin.clone();
+    if let Some(code) = &a.reject_publish {
+        let (code, why) = match code.as_str() {
+            "denied" => (
+                RejectCode::Denied,
+                "Publishing is not allowed (rtmpscope --reject-publish denied)",
+            ),
+            _ => (
+                RejectCode::BadName,
+                "Already publishing (rtmpscope --reject-publish badname)",
+            ),
+        };
+        server = server.reject_publish(code, why);
+    }
+    if let Some(d) = &a.reject_connect {
+        server = server.reject_connect(d.clone());
+    }
+    if let Some(n) = a.drop_after {
+        server = server.drop_after_bytes(n);
+    }
+    if let Some(n) = a.chunk_size {
+        if n == 0 || n > 0x7FFF_FFFF {
+            bail!("--chunk-size must be 1 to 2147483647");
+        }
+        server = server.chunk_size(n);
+    }
+    if let Some(ms) = a.reply_delay {
+        server = server.reply_delay(Duration::from_millis(ms));
+    }
+    cfg.builtin = server.stall_acks(a.stall_acks);
     if let Some(addr) = a.listen_tls {
         let identity = match (&a.tls_cert, &a.tls_key) {
             (Some(cert), Some(key)) => TlsIdentity::Files {
@@ -128,7 +188,10 @@ pub fn run(a: ProxyArgs) -> Result<ExitCode> {
                 if self_signed { ", self-signed" } else { "" }
             ));
         }
-        banner.push_str(&format!(", forwarded to {upstream_text}"));
+        match proxy.builtin_addr() {
+            Some(b) => banner.push_str(&format!(", served by the built-in server (on {b})")),
+            None => banner.push_str(&format!(", forwarded to {upstream_text}")),
+        }
         if let Some(dir) = &a.capture_dir {
             banner.push_str(&format!("; captures in {}", dir.display()));
         }

@@ -69,10 +69,13 @@ pub enum Upstream {
         /// Accept any certificate (test servers).
         insecure: bool,
     },
+    /// The built-in server ([`server::Server`], configured by
+    /// [`ProxyConfig::builtin`]), run by the proxy on a loopback port of its own.
+    Builtin,
 }
 
 impl Upstream {
-    /// Reads an upstream as users write it: `host:port`, `rtmp://host[:port]`
+    /// Reads an upstream as users write it: `builtin`, `host:port`, `rtmp://host[:port]`
     /// (port 1935 by default) or `rtmps://host[:port]` (443 by default); any
     /// path after the host is ignored (the client's own URL carries app and key).
     ///
@@ -84,6 +87,9 @@ impl Upstream {
     /// assert!(Upstream::parse("live.example.com", false).is_err());
     /// ```
     pub fn parse(s: &str, insecure: bool) -> Result<Upstream, ProxyError> {
+        if s == "builtin" {
+            return Ok(Upstream::Builtin);
+        }
         let with_default = |rest: &str, port: u16| {
             let host = rest.split('/').next().unwrap_or("");
             if host.is_empty() {
@@ -111,10 +117,11 @@ impl Upstream {
         Ok(Upstream::Addr(addr))
     }
 
-    /// `host:port` to connect to.
-    fn addr(&self) -> &str {
+    /// `host:port` to connect to (`None` for the built-in server, whose port is picked at start).
+    fn addr(&self) -> Option<&str> {
         match self {
-            Upstream::Addr(a) | Upstream::Tls { addr: a, .. } => a,
+            Upstream::Addr(a) | Upstream::Tls { addr: a, .. } => Some(a),
+            Upstream::Builtin => None,
         }
     }
 }
@@ -124,6 +131,7 @@ impl std::fmt::Display for Upstream {
         match self {
             Upstream::Addr(a) => f.write_str(a),
             Upstream::Tls { addr, .. } => write!(f, "rtmps://{addr}"),
+            Upstream::Builtin => f.write_str("the built-in server"),
         }
     }
 }
@@ -162,6 +170,8 @@ pub struct ProxyConfig {
     pub ui: Option<UiConfig>,
     /// Also accept RTMPS clients on this address, with this certificate.
     pub listen_tls: Option<(SocketAddr, TlsIdentity)>,
+    /// How the built-in server behaves, when the upstream is [`Upstream::Builtin`].
+    pub builtin: server::ServerConfig,
 }
 
 impl ProxyConfig {
@@ -184,6 +194,7 @@ impl ProxyConfig {
             shutdown_grace: Duration::from_secs(5),
             ui: None,
             listen_tls: None,
+            builtin: server::ServerConfig::default(),
         }
     }
 }
@@ -222,6 +233,9 @@ pub enum ProxyError {
         #[source]
         source: std::io::Error,
     },
+    /// The built-in server could not start.
+    #[error("cannot start the built-in server: {0}")]
+    Builtin(#[source] std::io::Error),
     /// The TLS certificate or key could not be loaded or made, or TLS could not be set up.
     #[error("TLS: {0}")]
     Tls(#[source] std::io::Error),

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::feed::Feed;
 use crate::output::Printer;
+use crate::server::Server;
 use crate::session::{self, Shared};
 use crate::tls::{TlsListen, TlsUpstream};
 use crate::ui;
@@ -37,6 +38,8 @@ pub struct Proxy {
     listener: TcpListener,
     local: SocketAddr,
     ui: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// The built-in server's address and task, when it is the upstream.
+    builtin: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     /// The RTMPS listener: socket, address, certificate fingerprint, self-signed.
     tls: Option<(TcpListener, SocketAddr, String, bool)>,
     shared: Arc<Shared>,
@@ -46,17 +49,29 @@ pub struct Proxy {
 impl Proxy {
     /// Checks the configuration, creates the capture directory and binds the listening socket.
     pub async fn bind(cfg: ProxyConfig) -> Result<Proxy, ProxyError> {
-        let target = cfg.upstream.addr().to_string();
-        if !has_port(&target) {
-            return Err(ProxyError::BadUpstream(target));
-        }
+        let cancel = CancellationToken::new();
+        let (target, builtin) = match cfg.upstream.addr() {
+            Some(a) if has_port(a) => (a.to_string(), None),
+            Some(a) => return Err(ProxyError::BadUpstream(a.to_string())),
+            None => {
+                let server = Server::bind(([127, 0, 0, 1], 0).into(), cfg.builtin.clone())
+                    .await
+                    .map_err(ProxyError::Builtin)?;
+                let addr = server.local_addr();
+                let stop = cancel.clone();
+                let serving = tokio::spawn(async move {
+                    let _ = server.serve(stop.cancelled_owned()).await;
+                });
+                (addr.to_string(), Some((addr, serving)))
+            }
+        };
         let upstream_tls = match &cfg.upstream {
             Upstream::Tls { addr, insecure } => {
                 let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
                 let host = host.trim_start_matches('[').trim_end_matches(']');
                 Some(TlsUpstream::new(host, *insecure).map_err(ProxyError::Tls)?)
             }
-            Upstream::Addr(_) => None,
+            Upstream::Addr(_) | Upstream::Builtin => None,
         };
         let tls = match &cfg.listen_tls {
             Some((addr, identity)) => {
@@ -94,7 +109,6 @@ impl Proxy {
         })?;
         let (printer, lines) =
             Printer::start(cfg.output.clone(), cfg.json).map_err(ProxyError::Output)?;
-        let cancel = CancellationToken::new();
         let (feed, ui) = match &cfg.ui {
             Some(ui_cfg) => {
                 let feed = Arc::new(Feed::new());
@@ -124,6 +138,7 @@ impl Proxy {
             local,
             tls: tls.map(|(l, a, t)| (l, a, t.fingerprint, t.self_signed)),
             ui,
+            builtin,
             shared,
             printer,
         })
@@ -138,6 +153,11 @@ impl Proxy {
     /// (and whether it was made at start), when [`ProxyConfig::listen_tls`] is set.
     pub fn tls_addr(&self) -> Option<(SocketAddr, &str, bool)> {
         self.tls.as_ref().map(|t| (t.1, t.2.as_str(), t.3))
+    }
+
+    /// The built-in server's loopback address, when it is the upstream.
+    pub fn builtin_addr(&self) -> Option<SocketAddr> {
+        self.builtin.as_ref().map(|(a, _)| *a)
     }
 
     /// The UI server's address, when [`ProxyConfig::ui`] is set.
@@ -155,6 +175,7 @@ impl Proxy {
             printer,
             ui,
             tls,
+            builtin,
             ..
         } = self;
         let tls_listener = tls.map(|t| t.0);
@@ -202,7 +223,7 @@ impl Proxy {
             sessions.abort_all();
         }
         drop(sessions);
-        if let Some((_, serving)) = ui {
+        for (_, serving) in ui.into_iter().chain(builtin) {
             let _ = tokio::time::timeout(grace, serving).await;
         }
         // The printer ends once the last handle to its queue is gone.
