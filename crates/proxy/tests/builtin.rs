@@ -401,6 +401,37 @@ fn tshark_fields(pcap: &Path, port: u16) -> Vec<(u16, String, String)> {
         .collect()
 }
 
+/// Checks with the core's handshake decoder that the client's C1 carries a
+/// valid digest and that the server's S1 digest and S2 signature verify.
+fn assert_digest_handshake(conn: &common::Conn) {
+    let mut events = Vec::new();
+    decode_pair(
+        conn.c2s.clone().into(),
+        conn.s2c.clone().into(),
+        &mut events,
+    );
+    let hs: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Handshake(h) => Some(h.clone()),
+            _ => None,
+        })
+        .collect();
+    let part = |dir: Direction, hello: bool| {
+        hs.iter()
+            .find(|h| h.dir == dir && h.hello.is_some() == hello)
+            .unwrap_or_else(|| panic!("no {dir:?} handshake part in {hs:?}"))
+    };
+    let c1 = part(Direction::ClientToServer, true).hello.clone().unwrap();
+    assert_ne!(c1.scheme, Scheme::Simple, "the client sent a simple C1");
+    assert!(c1.digest_valid);
+    let s1 = part(Direction::ServerToClient, true).hello.clone().unwrap();
+    assert_eq!(s1.scheme, c1.scheme);
+    assert!(s1.digest_valid, "S1 digest does not verify");
+    let s2 = part(Direction::ServerToClient, false).echo.clone().unwrap();
+    assert_eq!(s2.digest_valid, Some(true), "S2 signature does not verify");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_publishes_and_players_get_h264_and_aac() {
     if !have_all(&["ffmpeg", "ffprobe"]) {
@@ -469,46 +500,11 @@ async fn ffmpeg_publishes_and_players_get_h264_and_aac() {
         let pcap = dir.path().join("lo.pcap");
         let conns = common::read_capture(&pcap);
         assert!(conns.len() >= 2, "{} connections captured", conns.len());
-        let publisher_conn = &conns[0];
-        let mut events = Vec::new();
-        decode_pair(
-            publisher_conn.c2s.clone().into(),
-            publisher_conn.s2c.clone().into(),
-            &mut events,
-        );
-        let hs: Vec<_> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Handshake(h) => Some(h.clone()),
-                _ => None,
-            })
-            .collect();
-        let c0c1 = hs
-            .iter()
-            .find(|h| h.dir == Direction::ClientToServer)
-            .unwrap();
-        let c1 = c0c1.hello.as_ref().unwrap();
-        assert_ne!(c1.scheme, Scheme::Simple, "ffmpeg sent a simple C1");
-        assert!(c1.digest_valid);
-        let s1 = hs
-            .iter()
-            .find_map(|h| {
-                h.hello
-                    .as_ref()
-                    .filter(|_| h.dir == Direction::ServerToClient)
-            })
-            .unwrap();
-        assert_eq!(s1.scheme, c1.scheme);
-        assert!(s1.digest_valid, "S1 digest does not verify");
-        let s2 = hs
-            .iter()
-            .find_map(|h| {
-                h.echo
-                    .as_ref()
-                    .filter(|_| h.dir == Direction::ServerToClient)
-            })
-            .unwrap();
-        assert_eq!(s2.digest_valid, Some(true), "S2 signature does not verify");
+        // ffmpeg publishing (conns[0]) and ffprobe playing (conns[1]) both send a
+        // digest C1; the server's S1 and S2 must verify against it.
+        for conn in &conns[..2] {
+            assert_digest_handshake(conn);
+        }
 
         // The player's connection carries the data messages a player expects.
         let player_conn = &conns[1];
@@ -861,4 +857,78 @@ async fn shutdown_closes_connections_with_a_fin_and_returns() {
         TcpStream::connect(srv.addr).await.is_err(),
         "still accepting"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_waiting_before_the_publisher_and_ffmpeg_as_player_get_the_stream() {
+    if !have_all(&["ffmpeg", "ffprobe"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // keep_gop off: the waiting player must get everything live.
+    let mut srv = Running::start(ServerConfig::default().keep_gop(false)).await;
+    let url = srv.url("live/early");
+    let mut probe = Command::new("ffprobe");
+    probe
+        .args(["-hide_banner", "-v", "error", "-rw_timeout", "15000000"])
+        .args(["-show_streams", "-of", "json", &url]);
+    let early = tokio::spawn(run_async("ffprobe", probe, Duration::from_secs(30)));
+    srv.wait(
+        Duration::from_secs(10),
+        |e| matches!(e, ServerEvent::Playing { stream, .. } if stream == "live/early"),
+    )
+    .await;
+    let publisher = tokio::spawn(run_async(
+        "ffmpeg",
+        publish_cmd(&url, 6),
+        Duration::from_secs(40),
+    ));
+    let (st, out, err) = early.await.unwrap();
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "early ffprobe failed: {err}"
+    );
+    assert_h264_320x240_and_aac(&out, "early ffprobe");
+
+    // ffmpeg as a player copies two seconds into a file that ffprobe reads.
+    let flv = dir.path().join("played.flv");
+    let mut play = Command::new("ffmpeg");
+    play.args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args([
+            "-rw_timeout",
+            "10000000",
+            "-i",
+            &url,
+            "-t",
+            "2",
+            "-c",
+            "copy",
+            "-y",
+        ])
+        .arg(&flv);
+    let (st, _, err) = run_async("ffmpeg", play, Duration::from_secs(30)).await;
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "ffmpeg player failed: {err}"
+    );
+    let mut probe = Command::new("ffprobe");
+    probe
+        .args([
+            "-hide_banner",
+            "-v",
+            "error",
+            "-show_streams",
+            "-of",
+            "json",
+        ])
+        .arg(&flv);
+    let (_, out, _) = run_async("ffprobe", probe, Duration::from_secs(20)).await;
+    assert_h264_320x240_and_aac(&out, "file played by ffmpeg");
+
+    let (st, _, err) = publisher.await.unwrap();
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "ffmpeg publish failed: {err}"
+    );
+    srv.stop().await;
 }
