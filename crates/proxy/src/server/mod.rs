@@ -2,12 +2,12 @@
 //! (handshake, connect/createStream/publish/play/deleteStream with the replies
 //! a real server sends, window acknowledgements), with fault options for tests.
 //!
-//! Each accepted connection runs in its own task: [`handshake`] answers
+//! Each accepted connection runs in its own task: `handshake` answers
 //! C0/C1 (the simple scheme, or the digest scheme when C1 carries a valid
-//! digest), then [`session::ServerSession`] — sans-IO, bytes in, bytes out —
+//! digest), then `session::ServerSession` — sans-IO, bytes in, bytes out —
 //! decodes the client's chunk stream with the core's `ChunkDecoder` and
 //! answers with the core's `ChunkEncoder`. Published media goes through the
-//! shared [`registry`] to the players of the same `app/stream`; a player that
+//! shared `registry` to the players of the same `app/stream`; a player that
 //! joins late first gets the stream's metadata, sequence headers and last GOP.
 //!
 //! The server prints nothing; tests can follow it with [`ServerConfig::events`].

@@ -358,3 +358,79 @@ fn stream_limit_per_connection_answers_error() {
         .collect();
     assert_eq!(names, ["_result", "_error"]);
 }
+
+#[test]
+fn too_many_chunk_streams_is_a_chunk_stream_error() {
+    let r = registry();
+    let mut s = session(ServerConfig::default(), &r, 1);
+    let mut c = Client::new();
+    s.on_bytes(connect(&mut c, 0.0)).unwrap();
+    // Each message starts a new chunk stream and stays incomplete.
+    let mut err = None;
+    for csid in 10..200u32 {
+        let mut out = Vec::new();
+        c.enc.write(&mut out, csid, MSG_AUDIO, 1, 0, &[0xAF; 300]);
+        out.truncate(200);
+        if let Err(e) = s.on_bytes(out.into()) {
+            err = Some(e);
+            break;
+        }
+    }
+    let err = err.expect("64+ open chunk streams were accepted");
+    assert!(err.contains("chunk stream error"), "{err}");
+}
+
+#[test]
+fn a_message_past_the_buffer_cap_is_a_chunk_stream_error() {
+    let r = registry();
+    let cfg = ServerConfig {
+        max_buffered: 64 * 1024,
+        ..ServerConfig::default()
+    };
+    let mut s = session(cfg, &r, 1);
+    let mut c = Client::new();
+    s.on_bytes(connect(&mut c, 0.0)).unwrap();
+    let mut out = Vec::new();
+    c.enc
+        .write(&mut out, 6, MSG_AUDIO, 1, 0, &vec![0xAF; 1 << 20]);
+    let mut res = Ok(());
+    for piece in out.chunks(4096) {
+        res = s.on_bytes(Bytes::copy_from_slice(piece));
+        if res.is_err() {
+            break;
+        }
+    }
+    assert!(res.is_err(), "a 1 MiB message was buffered past a 64 KiB cap");
+}
+
+#[test]
+fn random_input_never_panics() {
+    // xorshift: deterministic, so a failure can be replayed.
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..500 {
+        let r = registry();
+        let mut s = session(ServerConfig::default(), &r, round);
+        let mut c = Client::new();
+        // Half the rounds start from a valid connect, so the command paths see noise too.
+        if round % 2 == 0 {
+            let _ = s.on_bytes(connect(&mut c, 0.0));
+        }
+        let len = (next() % 2048) as usize;
+        let mut data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        // Bias towards plausible headers: small chunk stream ids, known types.
+        if let Some(b) = data.first_mut() {
+            *b &= 0x07;
+        }
+        for piece in data.chunks(1 + (next() % 300) as usize) {
+            if s.on_bytes(Bytes::copy_from_slice(piece)).is_err() {
+                break;
+            }
+        }
+    }
+}
