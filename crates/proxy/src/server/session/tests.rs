@@ -400,7 +400,10 @@ fn a_message_past_the_buffer_cap_is_a_chunk_stream_error() {
             break;
         }
     }
-    assert!(res.is_err(), "a 1 MiB message was buffered past a 64 KiB cap");
+    assert!(
+        res.is_err(),
+        "a 1 MiB message was buffered past a 64 KiB cap"
+    );
 }
 
 #[test]
