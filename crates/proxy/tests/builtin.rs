@@ -773,26 +773,48 @@ async fn stalled_acks_send_no_type_3_to_ffmpeg() {
     if !have_all(&["ffmpeg"]) {
         return;
     }
-    // A small window, so that an ack would be due many times over.
-    let cfg = ServerConfig::default()
-        .stall_acks(true)
-        .window_ack_size(4096);
-    let mut srv = Running::start(cfg).await;
-    let (relay, rec) = recording_relay(srv.addr).await;
-    let url = format!("rtmp://{relay}/live/test");
-    let (st, _, err) = run_async("ffmpeg", publish_cmd(&url, 3), Duration::from_secs(30)).await;
-    assert!(st.is_some_and(|s| s.success()), "ffmpeg failed: {err}");
-    srv.wait(Duration::from_secs(5), |e| closed_reason(e).is_some())
-        .await;
-    let (c2s, s2c) = recorded(&rec, 0);
-    assert!(c2s.len() > 50_000, "only {} bytes published", c2s.len());
-    let (_, msgs) = server_messages(c2s, s2c);
-    assert!(status_codes(&msgs).contains(&"NetStream.Publish.Start".to_string()));
-    assert!(
-        msgs.iter().all(|m| m.raw.type_id != 3),
-        "the server sent an Acknowledgement"
-    );
-    srv.stop().await;
+    for stall in [false, true] {
+        // A small window, so that an ack is due many times over.
+        let cfg = ServerConfig::default()
+            .stall_acks(stall)
+            .window_ack_size(4096);
+        let mut srv = Running::start(cfg).await;
+        let (relay, rec) = recording_relay(srv.addr).await;
+        let url = format!("rtmp://{relay}/live/test");
+        let (st, _, err) = run_async("ffmpeg", publish_cmd(&url, 3), Duration::from_secs(30)).await;
+        assert!(st.is_some_and(|s| s.success()), "ffmpeg failed: {err}");
+        srv.wait(Duration::from_secs(5), |e| closed_reason(e).is_some())
+            .await;
+        let (c2s, s2c) = recorded(&rec, 0);
+        assert!(c2s.len() > 50_000, "only {} bytes published", c2s.len());
+        let (events, msgs) = server_messages(c2s.clone(), s2c);
+        assert!(status_codes(&msgs).contains(&"NetStream.Publish.Start".to_string()));
+        let got = acks(&msgs);
+        // The window is the client's if it announced one, else the server's.
+        let window = events
+            .iter()
+            .find_map(|e| match e {
+                Event::Message(m) if m.dir == Direction::ClientToServer => match m.body {
+                    Body::WindowAckSize(w) => Some(u64::from(w)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .unwrap_or(4096);
+        if stall {
+            assert!(got.is_empty(), "the stalled server acknowledged: {got:?}");
+        } else {
+            let due = (c2s.len() as u64 - 3073) / window;
+            assert!(
+                got.len() as u64 >= due / 2 && due >= 10,
+                "{} acks for {} bytes and a window of {window}: {got:?}",
+                got.len(),
+                c2s.len()
+            );
+            assert!(got.iter().all(|&n| u64::from(n) <= c2s.len() as u64));
+        }
+        srv.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
