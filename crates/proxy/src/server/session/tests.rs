@@ -437,3 +437,118 @@ fn random_input_never_panics() {
         }
     }
 }
+
+fn create_and(c: &mut Client, s: &mut ServerSession, cmd: &str, name: &str) {
+    s.on_bytes(c.command(
+        0,
+        &[
+            Value::string("createStream"),
+            Value::Number(2.0),
+            Value::Null,
+        ],
+    ))
+    .unwrap();
+    s.on_bytes(c.command(
+        1,
+        &[
+            Value::string(cmd),
+            Value::Number(3.0),
+            Value::Null,
+            Value::string(name),
+        ],
+    ))
+    .unwrap();
+}
+
+#[test]
+fn late_player_gets_status_sample_access_metadata_and_the_gop() {
+    let r = registry();
+    let mut p = session(ServerConfig::default(), &r, 1);
+    let mut pc = Client::new();
+    p.on_bytes(connect(&mut pc, 0.0)).unwrap();
+    create_and(&mut pc, &mut p, "publish", "cam");
+    let mut meta = Vec::new();
+    amf0::encode_all(
+        &[
+            Value::string("@setDataFrame"),
+            Value::string("onMetaData"),
+            Value::ecma_array([("width", Value::Number(320.0))]),
+        ],
+        &mut meta,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    pc.enc.write(&mut out, 4, MSG_DATA_AMF0, 1, 0, &meta);
+    // AVC sequence header, then a keyframe (FLV VideoTagHeader: 0x17 = keyframe, AVC).
+    pc.enc
+        .write(&mut out, 5, MSG_VIDEO, 1, 0, &[0x17, 0, 0, 0, 0, 1, 2, 3]);
+    pc.enc
+        .write(&mut out, 5, MSG_VIDEO, 1, 40, &[0x17, 1, 0, 0, 0, 9, 9, 9]);
+    p.on_bytes(out.into()).unwrap();
+
+    let mut v = session(ServerConfig::default(), &r, 2);
+    let mut vc = Client::new();
+    v.on_bytes(connect(&mut vc, 0.0)).unwrap();
+    vc.read(&mut v);
+    create_and(&mut vc, &mut v, "play", "cam?token=1");
+    let msgs = vc.read(&mut v);
+    let kinds: Vec<String> = msgs
+        .iter()
+        .map(|(t, _, b)| match b {
+            Body::UserControl(UserControl::StreamBegin { stream_id }) => {
+                format!("begin {stream_id}")
+            }
+            Body::Command(c) => c
+                .status()
+                .and_then(|s| s.code.clone())
+                .unwrap_or_else(|| c.name.clone()),
+            Body::Data(d) => d.name.clone().unwrap_or_default(),
+            _ => format!("type {t}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "_result",
+            "begin 1",
+            "NetStream.Play.Reset",
+            "NetStream.Play.Start",
+            "|RtmpSampleAccess",
+            "onMetaData",
+            "type 9",
+            "type 9"
+        ]
+    );
+    // The metadata lost its @setDataFrame and kept its object.
+    let Body::Data(d) = &msgs[5].2 else {
+        unreachable!()
+    };
+    assert_eq!(d.values.len(), 2);
+}
+
+#[test]
+fn delete_stream_frees_the_name_at_once() {
+    let r = registry();
+    let mut s = session(ServerConfig::default(), &r, 1);
+    let mut c = Client::new();
+    s.on_bytes(connect(&mut c, 0.0)).unwrap();
+    create_and(&mut c, &mut s, "publish", "x");
+    s.on_bytes(c.command(
+        0,
+        &[
+            Value::string("deleteStream"),
+            Value::Number(0.0),
+            Value::Null,
+            Value::Number(1.0),
+        ],
+    ))
+    .unwrap();
+    let mut s2 = session(ServerConfig::default(), &r, 2);
+    let mut c2 = Client::new();
+    s2.on_bytes(connect(&mut c2, 0.0)).unwrap();
+    create_and(&mut c2, &mut s2, "publish", "x");
+    assert_eq!(
+        codes(&c2.read(&mut s2)).last().unwrap(),
+        "NetStream.Publish.Start"
+    );
+}
