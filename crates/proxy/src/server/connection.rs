@@ -143,8 +143,8 @@ async fn handshake(conn: &mut Conn, id: u64) -> Result<rtmpscope_core::handshake
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let mut fill = Filler::new(now.as_nanos() as u64 ^ id.rotate_left(32));
-    let epoch = 0;
-    let a = answer(c0c1.first().copied().unwrap_or(0), &c1, epoch, &mut fill)
+    // S1's time field is the server's epoch, which may be 0 (§5.2.3).
+    let a = answer(c0c1.first().copied().unwrap_or(0), &c1, 0, &mut fill)
         .map_err(|e| format!("handshake refused: {e}"))?;
     conn.write(&a.bytes).await?;
     // C2 is read and not checked: clients differ in what they put there, and
