@@ -45,7 +45,13 @@ struct Builder {
 }
 
 impl Builder {
-    fn field(&mut self, label: String, kind: &str, ranges: Vec<(u32, u32)>, depth: u8) -> Option<u32> {
+    fn field(
+        &mut self,
+        label: String,
+        kind: &str,
+        ranges: Vec<(u32, u32)>,
+        depth: u8,
+    ) -> Option<u32> {
         if ranges.is_empty() {
             return None;
         }
@@ -113,13 +119,16 @@ fn header_fields(b: &mut Builder, view: u32, len: u32, span: &ChunkSpan, first: 
         1,
     );
     let mut at = basic_len;
-    let be = |a: u32, n: u32| -> u64 {
-        (0..n).fold(0u64, |acc, i| (acc << 8) | head(a + i) as u64)
-    };
+    let be =
+        |a: u32, n: u32| -> u64 { (0..n).fold(0u64, |acc, i| (acc << 8) | head(a + i) as u64) };
     let mut ts3 = 0;
     if fmt <= 2 {
         ts3 = be(at, 3);
-        let name = if fmt == 0 { "timestamp" } else { "timestamp delta" };
+        let name = if fmt == 0 {
+            "timestamp"
+        } else {
+            "timestamp delta"
+        };
         let shown = if ts3 == 0xFF_FFFF {
             "0xFFFFFF: extended field follows".to_string()
         } else {
@@ -129,7 +138,12 @@ fn header_fields(b: &mut Builder, view: u32, len: u32, span: &ChunkSpan, first: 
         at += 3;
     }
     if fmt <= 1 {
-        b.field(format!("message length: {}", be(at, 3)), "header", clip(at, 3), 1);
+        b.field(
+            format!("message length: {}", be(at, 3)),
+            "header",
+            clip(at, 3),
+            1,
+        );
         at += 3;
         let t = head(at);
         b.field(
@@ -202,13 +216,33 @@ pub fn detail(s: &SessionData, row_no: u32) -> Option<DetailView> {
                     1 => "transaction id".to_string(),
                     _ => format!("[{i}]"),
                 };
-                tree.push(tree_node(&mut b, &map, c.base as u32, key, n, 1, &mut budget));
+                tree.push(tree_node(
+                    &mut b,
+                    &map,
+                    c.base as u32,
+                    key,
+                    n,
+                    1,
+                    &mut budget,
+                ));
             }
         }
         Body::Data(d) => {
             for (i, n) in d.values.iter().enumerate() {
-                let key = if i == 0 { "handler".to_string() } else { format!("[{i}]") };
-                tree.push(tree_node(&mut b, &map, d.base as u32, key, n, 1, &mut budget));
+                let key = if i == 0 {
+                    "handler".to_string()
+                } else {
+                    format!("[{i}]")
+                };
+                tree.push(tree_node(
+                    &mut b,
+                    &map,
+                    d.base as u32,
+                    key,
+                    n,
+                    1,
+                    &mut budget,
+                ));
             }
         }
         _ => {}
@@ -259,7 +293,15 @@ fn tree_node(
                 break;
             }
             let k = p.key.display().to_string();
-            children.push(tree_node(b, map, base, k, &p.value, depth.saturating_add(1), budget));
+            children.push(tree_node(
+                b,
+                map,
+                base,
+                k,
+                &p.value,
+                depth.saturating_add(1),
+                budget,
+            ));
         }
     }
     if let Some(items) = v.items() {
@@ -267,11 +309,27 @@ fn tree_node(
             if *budget == 0 {
                 break;
             }
-            children.push(tree_node(b, map, base, format!("[{i}]"), item, depth.saturating_add(1), budget));
+            children.push(tree_node(
+                b,
+                map,
+                base,
+                format!("[{i}]"),
+                item,
+                depth.saturating_add(1),
+                budget,
+            ));
         }
     }
     if let Value::Avmplus(inner) = v {
-        children.push(tree_node(b, map, base, "AMF3".into(), inner, depth.saturating_add(1), budget));
+        children.push(tree_node(
+            b,
+            map,
+            base,
+            "AMF3".into(),
+            inner,
+            depth.saturating_add(1),
+            budget,
+        ));
     }
     let value = if children.is_empty() {
         v.summary(200)
@@ -299,7 +357,10 @@ fn span_field(
     if span.is_empty() {
         return None;
     }
-    let ranges = map.ranges(base.saturating_add(span.start), base.saturating_add(span.end));
+    let ranges = map.ranges(
+        base.saturating_add(span.start),
+        base.saturating_add(span.end),
+    );
     b.field(
         format!("{key}: {} {}", v.type_name(), v.summary(60)),
         "value",
@@ -346,12 +407,27 @@ fn facts_of(
     });
     let mut line = String::new();
     json::write_event(&mut line, s.number, &ev);
-    let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(&line) else {
+    let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(&line)
+    else {
         return Vec::new();
     };
     const SHOWN: &[&str] = &[
-        "kind", "session", "dir", "index", "offset", "time", "csid", "type", "type_name",
-        "stream_id", "timestamp", "length", "chunks", "summary", "delta", "values",
+        "kind",
+        "session",
+        "dir",
+        "index",
+        "offset",
+        "time",
+        "csid",
+        "type",
+        "type_name",
+        "stream_id",
+        "timestamp",
+        "length",
+        "chunks",
+        "summary",
+        "delta",
+        "values",
     ];
     let mut out = Vec::new();
     for (k, v) in obj {

@@ -56,7 +56,9 @@ impl DirBytes {
     pub fn read(&self, start: u64, end: u64, out: &mut Vec<u8>) -> u64 {
         let mut missing = 0;
         let mut pos = start;
-        let first = self.pieces.partition_point(|(o, b)| o + b.len() as u64 <= start);
+        let first = self
+            .pieces
+            .partition_point(|(o, b)| o + b.len() as u64 <= start);
         for (o, b) in self.pieces.iter().skip(first) {
             if pos >= end {
                 break;
@@ -287,7 +289,14 @@ impl SessionData {
         }
     }
 
-    fn problem(&mut self, kind: &'static str, dir: Direction, offset: u64, time: f64, text: String) {
+    fn problem(
+        &mut self,
+        kind: &'static str,
+        dir: Direction,
+        offset: u64,
+        time: f64,
+        text: String,
+    ) {
         self.last_time = self.last_time.max(time);
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem {
@@ -383,7 +392,11 @@ impl SessionData {
 
     /// `ok`, `rejected`, `broken` or `live`.
     pub fn status(&self) -> &'static str {
-        let errors = || self.findings.iter().filter(|f| f.severity == Severity::Error);
+        let errors = || {
+            self.findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+        };
         let rejected = errors().any(|f| {
             f.code.ends_with(".rejected")
                 || f.code == "publish.dropped"
@@ -394,7 +407,7 @@ impl SessionData {
             "rejected"
         } else if errors().next().is_some()
             || self.problems.iter().any(|p| p.kind != "note")
-            || self.closed.iter().any(|c| *c == Some(true))
+            || self.closed.contains(&Some(true))
         {
             "broken"
         } else if !self.ended {
@@ -561,9 +574,7 @@ pub fn describe_open_error(err: &CaptureError) -> OpenError {
         (CaptureError::NotACapture(w), None) if w.contains("empty") => {
             "This file is empty, not a capture.".to_string()
         }
-        (CaptureError::NotACapture(_), None) => {
-            "This is not a pcap or pcapng capture.".to_string()
-        }
+        (CaptureError::NotACapture(_), None) => "This is not a pcap or pcapng capture.".to_string(),
         (CaptureError::Truncated { .. }, None) => {
             "This capture is cut short inside its file header.".to_string()
         }
@@ -717,9 +728,7 @@ impl<R: Read> CaptureDriver<R> {
                 packet,
                 offset,
                 message,
-            } => sink.warning(format!(
-                "packet {packet} (file byte {offset}): {message}"
-            )),
+            } => sink.warning(format!("packet {packet} (file byte {offset}): {message}")),
         }
     }
 

@@ -117,6 +117,8 @@ impl Filter {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "res", rename_all = "snake_case")]
 pub enum Response {
+    /// The worker is listening (requests posted before this would be lost).
+    Ready,
     /// Decoding goes on (or is done): the sessions so far.
     Progress {
         /// File bytes read.

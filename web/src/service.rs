@@ -108,7 +108,11 @@ pub fn summary_of(s: &SessionData) -> SessionSummary {
         app: s.app.clone().unwrap_or_default(),
         tc_url: s.tc_url.clone().unwrap_or_default(),
         stream: s.stream.as_ref().map(|x| x.0.clone()).unwrap_or_default(),
-        mode: s.stream.as_ref().map(|x| x.1.to_string()).unwrap_or_default(),
+        mode: s
+            .stream
+            .as_ref()
+            .map(|x| x.1.to_string())
+            .unwrap_or_default(),
         start: s.origin.start,
         duration: (s.last_time - s.origin.start).max(0.0),
         status: s.status().to_string(),
@@ -147,7 +151,10 @@ pub fn row_view(s: &SessionData, row_no: u32, r: &Row) -> RowView {
 fn hex_head(s: &SessionData, dir: Direction, offset: u64, n: u64) -> String {
     let mut b = Vec::new();
     s.bytes[dir as usize].read(offset, offset + n, &mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn session_view(s: &SessionData) -> SessionView {
@@ -240,7 +247,10 @@ fn session_view(s: &SessionData) -> SessionView {
         facts.push(("tcUrl".to_string(), t.clone()));
     }
     for d in [Direction::ClientToServer, Direction::ServerToClient] {
-        facts.push((format!("{} bytes", d.as_str()), s.bytes[d as usize].len().to_string()));
+        facts.push((
+            format!("{} bytes", d.as_str()),
+            s.bytes[d as usize].len().to_string(),
+        ));
     }
     SessionView {
         summary: summary_of(s),
@@ -342,9 +352,9 @@ impl Service {
                     rows,
                 })
             }
-            Request::Session { session } => {
-                Some(Response::Session(Box::new(session_view(self.session(*session)?))))
-            }
+            Request::Session { session } => Some(Response::Session(Box::new(session_view(
+                self.session(*session)?,
+            )))),
             Request::Detail { session, row } => {
                 let s = self.session(*session)?;
                 crate::detail::detail(s, *row).map(|d| Response::Detail(Box::new(d)))
@@ -357,9 +367,7 @@ impl Service {
             } => {
                 let d = if dir == "s2c" { 1 } else { 0 };
                 let s = self.session(*session)?;
-                let row = s.by_index[d]
-                    .get(usize::try_from(*index).ok()?)
-                    .copied();
+                let row = s.by_index[d].get(usize::try_from(*index).ok()?).copied();
                 let position = match (row, self.filtered(*session, filter)) {
                     (Some(r), Some(rows)) => rows.binary_search(&r).ok().map(|p| p as u32),
                     (Some(r), None) => Some(r),
@@ -376,7 +384,12 @@ impl Service {
                 dir,
                 from,
                 to,
-            } => Some(Response::Lanes(Box::new(lanes(self.session(*session)?, dir, *from, *to)))),
+            } => Some(Response::Lanes(Box::new(lanes(
+                self.session(*session)?,
+                dir,
+                *from,
+                *to,
+            )))),
             Request::Charts { session } => {
                 Some(Response::Charts(Box::new(charts(self.session(*session)?))))
             }
@@ -454,7 +467,9 @@ impl Service {
 
     /// A live feed's binary frame: u32 session, u8 direction, f64 time, bytes.
     pub fn live_binary(&mut self, frame: Bytes) -> Result<(), String> {
-        let head = frame.get(..13).ok_or("binary feed frame shorter than 13 bytes")?;
+        let head = frame
+            .get(..13)
+            .ok_or("binary feed frame shorter than 13 bytes")?;
         let n = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as u64;
         let dir = match head[4] {
             0 => Direction::ClientToServer,
@@ -494,7 +509,8 @@ fn lanes(s: &SessionData, dir: &str, from: u64, to: u64) -> LanesView {
     // Rows are in stream order within a direction, so the first row that ends
     // after `from` is found by bisection over that direction's rows.
     let dir_rows = &s.by_index[d as usize];
-    let first = dir_rows.partition_point(|&i| s.rows.get(i as usize).is_some_and(|r| r.end <= from));
+    let first =
+        dir_rows.partition_point(|&i| s.rows.get(i as usize).is_some_and(|r| r.end <= from));
     for r in dir_rows.iter().filter_map(|&i| s.rows.get(i as usize)) {
         if !csids.contains(&r.csid) && csids.len() < 64 {
             csids.push(r.csid);
@@ -579,7 +595,10 @@ fn charts(s: &SessionData) -> ChartsView {
             if let Some(v) = fps.get_mut(sec) {
                 *v += 1.0;
             }
-            if r.flags & ROW_KEYFRAME != 0 && r.flags & ROW_COMPLETE != 0 && keyframes.len() < 10_000 {
+            if r.flags & ROW_KEYFRAME != 0
+                && r.flags & ROW_COMPLETE != 0
+                && keyframes.len() < 10_000
+            {
                 let interval = last_key.map_or(0.0, |k| ts - k);
                 keyframes.push((ts, interval));
                 last_key = Some(ts);
@@ -612,7 +631,8 @@ fn session_json(line: &mut String, number: u64, o: &Origin) {
     let mut j = json::Obj::new(line);
     j.str("kind", "session").int("session", number);
     if let (Some(c), Some(s)) = (o.client, o.server) {
-        j.str("client", &c.to_string()).str("server", &s.to_string());
+        j.str("client", &c.to_string())
+            .str("server", &s.to_string());
         j.num("start", o.start);
     }
     j.str("protocol", &o.protocol);

@@ -92,18 +92,32 @@ fn connect_detail_has_app_and_tcurl_with_their_bytes() {
         panic!("no detail");
     };
     assert!(d.row.summary.starts_with("connect"), "{}", d.row.summary);
-    let obj = d.tree.iter().find(|n| n.type_name == "object").expect("command object");
+    let obj = d
+        .tree
+        .iter()
+        .find(|n| n.type_name == "object")
+        .expect("command object");
     let app = obj.children.iter().find(|n| n.key == "app").expect("app");
     assert_eq!(app.value, "\"live\"");
-    let tc = obj.children.iter().find(|n| n.key == "tcUrl").expect("tcUrl");
-    assert!(tc.value.contains("rtmp://127.0.0.1:19351/live"), "{}", tc.value);
+    let tc = obj
+        .children
+        .iter()
+        .find(|n| n.key == "tcUrl")
+        .expect("tcUrl");
+    assert!(
+        tc.value.contains("rtmp://127.0.0.1:19351/live"),
+        "{}",
+        tc.value
+    );
     // The app value's bytes: AMF0 string marker 2, length 4, "live".
     let f = &d.fields[app.field.expect("a field") as usize];
     let (a, b) = f.ranges[0];
     assert_eq!(&d.bytes[a as usize..b as usize], b"\x02\x00\x04live");
     // The first chunk header: fmt 0 on csid 3 is one byte 0x03.
     assert_eq!(d.bytes[0], 0x03);
-    assert!(d.fields[0].label.starts_with("basic header: fmt 0, chunk stream 3"));
+    assert!(d.fields[0]
+        .label
+        .starts_with("basic header: fmt 0, chunk stream 3"));
 }
 
 #[test]
@@ -137,17 +151,25 @@ fn publish_denied_is_dropped() {
     let Some(Response::Session(v)) = svc.answer(&Request::Session { session: 0 }) else {
         panic!()
     };
-    assert!(v.findings.iter().any(|f| f.code == "publish.dropped"), "{:?}", v.findings);
+    assert!(
+        v.findings.iter().any(|f| f.code == "publish.dropped"),
+        "{:?}",
+        v.findings
+    );
     assert_eq!(v.summary.status, "rejected");
 }
 
 #[test]
 fn an_mp4_file_is_named() {
-    let e = CaptureDriver::open(Cursor::new(b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2".to_vec()))
-        .err()
-        .expect("not a capture");
+    let e = CaptureDriver::open(Cursor::new(
+        b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2".to_vec(),
+    ))
+    .err()
+    .expect("not a capture");
     assert_eq!(e.headline, "This is an MP4/MOV file, not a capture.");
-    let e = CaptureDriver::open(Cursor::new(b"hello world\n".to_vec())).err().expect("text");
+    let e = CaptureDriver::open(Cursor::new(b"hello world\n".to_vec()))
+        .err()
+        .expect("text");
     assert_eq!(e.headline, "This is a text file, not a capture.");
 }
 
@@ -175,8 +197,10 @@ fn raw_pair_and_live_feed_give_the_capture_messages() {
         }
     }
     assert!(svc.live_binary(Bytes::from_static(b"\0\0\0\x09")).is_err());
-    svc.live_text(r#"{"kind":"close","session":4,"dir":"c2s","reset":false,"time":3}"#).expect("close");
-    svc.live_text(r#"{"kind":"close","session":4,"dir":"s2c","reset":false,"time":3}"#).expect("close");
+    svc.live_text(r#"{"kind":"close","session":4,"dir":"c2s","reset":false,"time":3}"#)
+        .expect("close");
+    svc.live_text(r#"{"kind":"close","session":4,"dir":"s2c","reset":false,"time":3}"#)
+        .expect("close");
     assert!(!svc.live_open());
     assert_eq!(svc.capture.messages(), want);
     assert_eq!(svc.summaries()[0].status, "ok");
@@ -195,7 +219,10 @@ fn json_lines_follow_the_cli_contract() {
     assert_eq!(lines[0]["kind"], "session");
     let msgs = lines.iter().filter(|l| l["kind"] == "message").count();
     assert_eq!(msgs, tshark_rows("ffmpeg-publish.tshark.tsv").len());
-    let connect = lines.iter().find(|l| l["command"] == "connect").expect("connect");
+    let connect = lines
+        .iter()
+        .find(|l| l["command"] == "connect")
+        .expect("connect");
     assert_eq!(connect["values"][0]["app"], "live");
 }
 
@@ -226,5 +253,9 @@ fn lanes_and_charts_cover_the_session() {
     };
     assert!(!c.video_ts.is_empty() && !c.audio_ts.is_empty());
     // GOP 25 at 25 fps: keyframes one second apart.
-    assert!(c.keyframes.iter().skip(1).all(|k| (k.1 - 1.0).abs() < 0.05), "{:?}", c.keyframes);
+    assert!(
+        c.keyframes.iter().skip(1).all(|k| (k.1 - 1.0).abs() < 0.05),
+        "{:?}",
+        c.keyframes
+    );
 }

@@ -1,0 +1,482 @@
+//! The Web Worker's browser glue: it reads posted files in slices, drives
+//! the decoding in time-boxed steps (so that requests for rows are answered
+//! while a big file is still decoding), connects to the live feed, and posts
+//! [`Response`]s. All the logic it calls is in [`crate::service`].
+
+use std::cell::RefCell;
+use std::io::Read;
+
+use bytes::Bytes;
+use js_sys::{Array, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{
+    BinaryType, Blob, BlobPropertyBag, DedicatedWorkerGlobalScope, File, FileReaderSync,
+    MessageEvent, WebSocket,
+};
+
+use crate::model::{decode_pair, CaptureDriver};
+use crate::protocol::{Request, Response};
+use crate::service::{flv, JsonLines, Service};
+
+/// Bytes read from the file at a time.
+const READ_SLICE: f64 = (4 << 20) as f64;
+/// Milliseconds of decoding between two looks at the page's requests.
+const STEP_MS: f64 = 30.0;
+/// Milliseconds between progress posts of a live feed.
+const LIVE_PROGRESS_MS: i32 = 250;
+
+/// A `Read` over a `Blob`, a slice at a time, with the worker-only
+/// synchronous reader (the decoder pulls bytes; it cannot await them).
+struct BlobReader {
+    blob: Blob,
+    reader: FileReaderSync,
+    pos: f64,
+    size: f64,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl BlobReader {
+    fn new(blob: Blob) -> Result<BlobReader, JsValue> {
+        Ok(BlobReader {
+            size: blob.size(),
+            blob,
+            reader: FileReaderSync::new()?,
+            pos: 0.0,
+            buf: Vec::new(),
+            at: 0,
+        })
+    }
+}
+
+fn js_io(e: JsValue) -> std::io::Error {
+    std::io::Error::other(format!("{e:?}"))
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.buf.len() {
+            if self.pos >= self.size {
+                return Ok(0);
+            }
+            let end = (self.pos + READ_SLICE).min(self.size);
+            let slice = self
+                .blob
+                .slice_with_f64_and_f64(self.pos, end)
+                .map_err(js_io)?;
+            let ab = self.reader.read_as_array_buffer(&slice).map_err(js_io)?;
+            let arr = Uint8Array::new(&ab);
+            self.buf.resize(arr.length() as usize, 0);
+            arr.copy_to(&mut self.buf);
+            self.at = 0;
+            self.pos = end;
+            if self.buf.is_empty() {
+                return Ok(0);
+            }
+        }
+        let n = (self.buf.len() - self.at).min(out.len());
+        if let (Some(dst), Some(src)) = (out.get_mut(..n), self.buf.get(self.at..self.at + n)) {
+            dst.copy_from_slice(src);
+        }
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// What was opened, kept to export from it again.
+enum Source {
+    None,
+    Capture(File),
+    Pair(Option<File>, Option<File>),
+    Live,
+}
+
+struct State {
+    svc: Service,
+    driver: Option<CaptureDriver<BlobReader>>,
+    source: Source,
+    /// Incremented per open: time-boxed steps of an older file stop.
+    job: u32,
+    total: u64,
+    started: f64,
+    socket: Option<WebSocket>,
+    live_progress_pending: bool,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State {
+        svc: Service::new(),
+        driver: None,
+        source: Source::None,
+        job: 0,
+        total: 0,
+        started: 0.0,
+        socket: None,
+        live_progress_pending: false,
+    });
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+fn post(res: &Response) {
+    if let Ok(text) = serde_json::to_string(res) {
+        let _ = scope().post_message(&JsValue::from_str(&text));
+    }
+}
+
+fn post_with_blob(res: &Response, blob: &Blob) {
+    let Ok(text) = serde_json::to_string(res) else {
+        return;
+    };
+    let o = js_sys::Object::new();
+    let _ = Reflect::set(&o, &"res".into(), &JsValue::from_str(&text));
+    let _ = Reflect::set(&o, &"blob".into(), blob);
+    let _ = scope().post_message(&o);
+}
+
+fn progress(st: &State, done: bool) -> Response {
+    let read = st.driver.as_ref().map_or(st.total, |d| d.bytes_read());
+    Response::Progress {
+        read,
+        total: st.total,
+        done,
+        messages: st.svc.capture.messages() as u64,
+        sessions: st.svc.summaries(),
+        skipped: st.svc.capture.skipped.clone(),
+        warnings: st.svc.capture.warnings.iter().take(100).cloned().collect(),
+        elapsed_ms: now() - st.started,
+        live: matches!(st.source, Source::Live),
+    }
+}
+
+fn set_timeout(f: impl FnOnce() + 'static, ms: i32) {
+    let cb = Closure::once_into_js(f);
+    let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), ms);
+}
+
+/// Decodes for about [`STEP_MS`], posts progress, and schedules the next step.
+fn step(job: u32) {
+    let more = STATE.with(|s| {
+        let mut st = s.borrow_mut();
+        if st.job != job {
+            return false;
+        }
+        let t0 = now();
+        let st = &mut *st;
+        let Some(d) = st.driver.as_mut() else {
+            return false;
+        };
+        let mut done = false;
+        while now() - t0 < STEP_MS {
+            if d.step(&mut st.svc.capture, 512) {
+                done = true;
+                break;
+            }
+        }
+        if done {
+            st.total = d.bytes_read().max(st.total);
+        }
+        post(&progress(st, done));
+        if done {
+            st.driver = None;
+        }
+        !done
+    });
+    if more {
+        // A zero timeout gives the worker's message queue its turn first.
+        set_timeout(move || step(job), 0);
+    }
+}
+
+fn read_all(f: &File) -> Result<Bytes, String> {
+    let mut r = BlobReader::new(f.clone().into()).map_err(|e| format!("{e:?}"))?;
+    let mut v = Vec::with_capacity(f.size() as usize);
+    r.read_to_end(&mut v).map_err(|e| e.to_string())?;
+    Ok(Bytes::from(v))
+}
+
+fn pick_pair(files: &[File]) -> Option<(Option<File>, Option<File>)> {
+    let by_ext = |ext: &str| files.iter().find(|f| f.name().ends_with(ext)).cloned();
+    let (c, s) = (by_ext(".c2s"), by_ext(".s2c"));
+    (c.is_some() || s.is_some()).then_some((c, s))
+}
+
+fn open_pair(st: &mut State, c: Option<File>, s: Option<File>) {
+    let read = |f: &Option<File>| f.as_ref().map_or(Ok(Bytes::new()), read_all);
+    match (read(&c), read(&s)) {
+        (Ok(cb), Ok(sb)) => {
+            st.total = (cb.len() + sb.len()) as u64;
+            let names = (c.as_ref().map(File::name), s.as_ref().map(File::name));
+            decode_pair(&mut st.svc.capture, cb, sb, names);
+            st.source = Source::Pair(c, s);
+            post(&progress(st, true));
+        }
+        (Err(e), _) | (_, Err(e)) => post(&Response::Failed {
+            headline: "The file could not be read.".into(),
+            detail: e,
+        }),
+    }
+}
+
+fn open(files: Vec<File>) {
+    let job = STATE.with(|s| {
+        let mut st = s.borrow_mut();
+        st.job = st.job.wrapping_add(1);
+        st.svc.reset();
+        st.driver = None;
+        st.source = Source::None;
+        st.started = now();
+        st.total = files.iter().map(|f| f.size() as u64).sum();
+        if let Some(ws) = st.socket.take() {
+            let _ = ws.close();
+        }
+        let job = st.job;
+        if let Some((c, s)) = pick_pair(&files) {
+            open_pair(&mut st, c, s);
+            return None;
+        }
+        let Some(file) = files.into_iter().next() else {
+            post(&Response::Failed {
+                headline: "No file was given.".into(),
+                detail: String::new(),
+            });
+            return None;
+        };
+        let reader = match BlobReader::new(file.clone().into()) {
+            Ok(r) => r,
+            Err(e) => {
+                post(&Response::Failed {
+                    headline: "The file could not be read.".into(),
+                    detail: format!("{e:?}"),
+                });
+                return None;
+            }
+        };
+        match CaptureDriver::open(reader) {
+            Ok(d) => {
+                st.driver = Some(d);
+                st.source = Source::Capture(file);
+                Some(job)
+            }
+            // A raw direction stream without its .c2s/.s2c name: decoded as
+            // the client's bytes, as `rtmpscope decode --c2s` would.
+            Err(e) if e.raw_rtmp => {
+                open_pair(&mut st, Some(file), None);
+                None
+            }
+            Err(e) => {
+                post(&Response::Failed {
+                    headline: e.headline,
+                    detail: format!("{}: {}", file.name(), e.detail),
+                });
+                None
+            }
+        }
+    });
+    if let Some(job) = job {
+        step(job);
+    }
+}
+
+fn blob_of(bytes: &[u8], mime: &str) -> Option<Blob> {
+    let parts = Array::new();
+    // Large exports go in pieces: one typed array per 16 MiB.
+    for piece in bytes.chunks(16 << 20) {
+        parts.push(&Uint8Array::from(piece));
+    }
+    let opts = BlobPropertyBag::new();
+    opts.set_type(mime);
+    Blob::new_with_u8_array_sequence_and_options(&parts, &opts).ok()
+}
+
+fn export(format: &str, session: u64) {
+    let result: Result<(String, Vec<u8>, &str), String> = STATE.with(|s| {
+        let st = s.borrow();
+        match format {
+            "flv" => {
+                let sess = st
+                    .svc
+                    .capture
+                    .sessions
+                    .iter()
+                    .find(|x| x.number == session)
+                    .ok_or_else(|| format!("there is no session {session}"))?;
+                Ok((format!("session-{session}.flv"), flv(sess)?, "video/x-flv"))
+            }
+            _ => {
+                // The file is read again through the same pipeline as the CLI,
+                // so the lines come in the CLI's order, byte for byte.
+                let mut j = JsonLines::default();
+                match &st.source {
+                    Source::Capture(f) => {
+                        let r = BlobReader::new(f.clone().into()).map_err(|e| format!("{e:?}"))?;
+                        let mut d = CaptureDriver::open(r).map_err(|e| e.headline)?;
+                        while !d.step(&mut j, 4096) {}
+                    }
+                    Source::Pair(c, sf) => {
+                        let read = |f: &Option<File>| f.as_ref().map_or(Ok(Bytes::new()), read_all);
+                        let names = (c.as_ref().map(File::name), sf.as_ref().map(File::name));
+                        decode_pair(&mut j, read(c)?, read(sf)?, names);
+                    }
+                    Source::Live => return Err("a live feed cannot be exported as JSON lines yet; export each session as FLV".into()),
+                    Source::None => return Err("nothing is open".into()),
+                }
+                Ok(("rtmpscope.jsonl".to_string(), j.out.into_bytes(), "application/x-ndjson"))
+            }
+        }
+    });
+    match result {
+        Ok((name, bytes, mime)) => match blob_of(&bytes, mime) {
+            Some(blob) => post_with_blob(
+                &Response::Exported {
+                    name,
+                    size: bytes.len() as u64,
+                },
+                &blob,
+            ),
+            None => post(&Response::ExportFailed {
+                message: "the browser refused to make the file".into(),
+            }),
+        },
+        Err(message) => post(&Response::ExportFailed { message }),
+    }
+}
+
+fn live_state(state: &str, detail: String) {
+    post(&Response::LiveState {
+        state: state.to_string(),
+        detail,
+    });
+}
+
+/// Posts the sessions of a live feed, at most every [`LIVE_PROGRESS_MS`].
+fn live_progress_soon() {
+    let schedule = STATE.with(|s| {
+        let mut st = s.borrow_mut();
+        !std::mem::replace(&mut st.live_progress_pending, true)
+    });
+    if schedule {
+        set_timeout(
+            || {
+                STATE.with(|s| {
+                    let mut st = s.borrow_mut();
+                    st.live_progress_pending = false;
+                    post(&progress(&st, false));
+                })
+            },
+            LIVE_PROGRESS_MS,
+        );
+    }
+}
+
+fn live(url: &str) {
+    STATE.with(|s| {
+        let mut st = s.borrow_mut();
+        st.job = st.job.wrapping_add(1);
+        st.svc.reset();
+        st.driver = None;
+        st.source = Source::Live;
+        st.started = now();
+        st.total = 0;
+        if let Some(ws) = st.socket.take() {
+            let _ = ws.close();
+        }
+    });
+    let ws = match WebSocket::new(url) {
+        Ok(ws) => ws,
+        Err(e) => {
+            live_state("error", format!("{e:?}"));
+            return;
+        }
+    };
+    ws.set_binary_type(BinaryType::Arraybuffer);
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|e: MessageEvent| {
+        let data = e.data();
+        let res = STATE.with(|s| {
+            let mut st = s.borrow_mut();
+            if let Some(text) = data.as_string() {
+                st.svc.live_text(&text)
+            } else if let Ok(ab) = data.dyn_into::<js_sys::ArrayBuffer>() {
+                let frame = Uint8Array::new(&ab).to_vec();
+                st.total += frame.len() as u64;
+                st.svc.live_binary(Bytes::from(frame))
+            } else {
+                Err("a feed frame that is neither text nor binary".into())
+            }
+        });
+        if let Err(e) = res {
+            STATE.with(|s| {
+                let warnings = &mut s.borrow_mut().svc.capture.warnings;
+                // A misbehaving feed must not grow the list without bound.
+                if warnings.len() < 1000 {
+                    warnings.push(format!("live feed: {e}"));
+                }
+            });
+        }
+        live_progress_soon();
+    });
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    let on_open = Closure::<dyn FnMut()>::new(|| live_state("open", String::new()));
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    on_open.forget();
+    let on_close = Closure::<dyn FnMut(web_sys::CloseEvent)>::new(|e: web_sys::CloseEvent| {
+        live_state("closed", format!("code {} {}", e.code(), e.reason()));
+    });
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    on_close.forget();
+    let on_error =
+        Closure::<dyn FnMut()>::new(|| live_state("error", "the feed connection failed".into()));
+    ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    on_error.forget();
+    live_state("connecting", url.to_string());
+    STATE.with(|s| s.borrow_mut().socket = Some(ws));
+}
+
+fn handle(e: MessageEvent) {
+    let data = e.data();
+    let req_text = Reflect::get(&data, &"req".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .or_else(|| data.as_string());
+    let Some(text) = req_text else {
+        return;
+    };
+    let req: Request = match serde_json::from_str(&text) {
+        Ok(r) => r,
+        Err(_) => return,
+    };
+    match &req {
+        Request::Open { .. } => {
+            let files: Vec<File> = Reflect::get(&data, &"files".into())
+                .ok()
+                .map(|v| Array::from(&v))
+                .map(|a| a.iter().filter_map(|f| f.dyn_into::<File>().ok()).collect())
+                .unwrap_or_default();
+            open(files);
+        }
+        Request::Export { format, session } => export(format, *session),
+        Request::Live { url } => live(url),
+        other => {
+            let res = STATE.with(|s| s.borrow_mut().svc.answer(other));
+            if let Some(res) = res {
+                post(&res);
+            }
+        }
+    }
+}
+
+/// The worker's entry point: listens for the page's requests.
+pub fn start() {
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(handle);
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    post(&Response::Ready);
+}
