@@ -287,6 +287,7 @@ impl State {
                 self.warnings = warnings;
                 if done {
                     mark_body("data-decoded-ms", &format!("{elapsed_ms:.0}"));
+                    mark_body("data-decoded-at", &format!("{:.0}", now()));
                 }
                 if self.session.is_none() {
                     self.session = self.sessions.first().map(|s| s.number);

@@ -78,6 +78,8 @@ pub fn message_table(p: &Props) -> Html {
         let body = body.clone();
         let height = height.clone();
         let total = p.total;
+        let on_scroll = p.on_scroll.clone();
+        let last = last_first.clone();
         use_effect_with(
             (p.selected, p.first_visible, total),
             move |(sel, first, total)| {
@@ -96,6 +98,13 @@ pub fn message_table(p: &Props) -> Html {
                     let target = want_first.unwrap_or(*first) as f64 * eff;
                     if (el.scroll_top() as f64 - target).abs() > eff.max(1.0) {
                         el.set_scroll_top(target as i32);
+                    }
+                    // The browser clamps the position near the end (or when
+                    // every row fits): the rows are drawn where it really is.
+                    let actual = (el.scroll_top() as f64 / eff).floor() as u32;
+                    if want_first.is_none() && actual != *first && *total > 0 {
+                        *last.borrow_mut() = actual;
+                        on_scroll.emit(actual);
                     }
                 }
             },
