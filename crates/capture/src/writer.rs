@@ -116,7 +116,8 @@ impl<W: Write> PcapngWriter<W> {
             sessions: HashMap::new(),
             next_session: 0,
             bytes_written: 0,
-            block: Vec::with_capacity(MAX_SEGMENT + 256),
+            // Grows with the largest packet written: an idle session keeps no 64 KiB buffer.
+            block: Vec::new(),
         };
         // Section header block: byte-order magic, version 1.0, unknown section length.
         let mut body = Vec::new();

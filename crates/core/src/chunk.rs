@@ -412,10 +412,10 @@ struct Streams {
 
 impl Streams {
     fn new() -> Self {
-        let mut low = Vec::with_capacity(64);
-        low.resize_with(64, StreamState::default);
+        // Grown up to the highest one-byte id in use: an idle session holds
+        // a few entries, not 64 (about 11 KiB per direction).
         Streams {
-            low,
+            low: Vec::new(),
             high: HashMap::new(),
             live: 0,
         }
@@ -440,7 +440,7 @@ impl Streams {
     /// The state for `csid`, created if there is room.
     fn get_or_create(&mut self, csid: u32, cap: usize) -> Option<&mut StreamState> {
         let exists = if csid < 64 {
-            self.low[csid as usize].known
+            self.low.get(csid as usize).is_some_and(|s| s.known)
         } else {
             self.high.contains_key(&csid)
         };
@@ -451,6 +451,9 @@ impl Streams {
             self.live += 1;
             if csid >= 64 {
                 self.high.insert(csid, StreamState::default());
+            } else if self.low.len() <= csid as usize {
+                self.low
+                    .resize_with(csid as usize + 1, StreamState::default);
             }
         }
         if csid < 64 {

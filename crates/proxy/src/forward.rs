@@ -7,7 +7,7 @@
 use std::io;
 use std::net::Shutdown;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -62,7 +62,7 @@ pub(crate) async fn pump(src: &TcpStream, dst: &TcpStream, tap: &mut Tap) -> Pum
             return PumpEnd::Eof(socket2::SockRef::from(dst).shutdown(Shutdown::Write).err());
         }
         let time = crate::now();
-        let chunk = buf.split().freeze();
+        let chunk = take_read(&mut buf);
         tap.offer(chunk.clone(), time);
         if let Err(e) = write_all(dst, &chunk).await {
             tap.undelivered += e.1 as u64;
@@ -101,7 +101,7 @@ where
             return PumpEnd::Eof(dst.shutdown().await.err());
         }
         let time = crate::now();
-        let chunk = buf.split().freeze();
+        let chunk = take_read(&mut buf);
         tap.offer(chunk.clone(), time);
         let written = async {
             dst.write_all(&chunk).await?;
@@ -117,6 +117,22 @@ where
         } else if n < want / 4 {
             want = (want / 2).max(MIN_READ);
         }
+    }
+}
+
+/// Reads of at most this many bytes are copied out of the read buffer, so
+/// that the recorder and decoder, which may keep them (a handshake packet, a
+/// partial chunk), never pin a whole read buffer of an idle session.
+const COPY_BELOW: usize = 4096;
+
+/// The bytes just read, leaving `buf` empty: a copy when small, else the buffer itself.
+fn take_read(buf: &mut BytesMut) -> Bytes {
+    if buf.len() <= COPY_BELOW {
+        let b = Bytes::copy_from_slice(buf);
+        buf.clear();
+        b
+    } else {
+        buf.split().freeze()
     }
 }
 
