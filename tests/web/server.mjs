@@ -31,7 +31,8 @@ function wsFrame(opcode, payload) {
  * Starts the server. `live`: { token, frames: [string | Buffer] } makes
  * /feed-info say {"live":true} and /feed send the frames once connected.
  */
-export function serve(dist, live = null) {
+export function serve(distDir, live = null) {
+  const dist = path.resolve(distDir);
   const feeds = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
@@ -44,7 +45,7 @@ export function serve(dist, live = null) {
     let p = path.normalize(decodeURIComponent(url.pathname)).replace(/^([/\\])+/, '');
     if (p === '') p = 'index.html';
     const file = path.join(dist, p);
-    if (!file.startsWith(path.resolve(dist)) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    if (!file.startsWith(dist + path.sep) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
       res.writeHead(404); res.end('not found'); return;
     }
     res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
