@@ -50,9 +50,10 @@ b, m = r.get("big"), r["million"]
 print(f"bundle (wasm + js, gzip -9): {gz / 1e6:.2f} MB (target < 1 MB)")
 if b:
     print(f"{b['file']} ({b['bytes'] / 1e6:.0f} MB): first rows {b['first_rows_ms']:.0f} ms (target < 1500), "
-          f"fully decoded {b['decoded_ms']:.0f} ms (target < 3000); runs {[(round(x['first_rows_ms']), round(x['decoded_ms'])) for x in b['runs']]}; {b['runs'][-1]['status']}")
+          f"fully decoded {b['decoded_ms']:.0f} ms (target < 3000); runs {[(round(x['first_rows_ms']), round(x['decoded_ms'])) for x in b['runs']]}; {b['runs'][-1]['status']}; "
+          f"worker memory {b['runs'][-1]['worker_memory_mb']} MB")
 s = m["scroll"]
-print(f"1,000,000-message table ({s['total_rows']} rows; opened in {m['runs'][0]['decoded_ms']:.0f} ms): {s['frames']} frames while scrolling, "
+print(f"1,000,000-message table ({s['total_rows']} rows; opened in {m['runs'][0]['decoded_ms']:.0f} ms, worker memory {m['runs'][0]['worker_memory_mb']} MB): {s['frames']} frames while scrolling, "
       f"p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, max {s['max_ms']} ms, {s['over_20ms']} frames over 20 ms ({s['over_20ms'] / s['frames'] * 100:.1f} %), {s['over_33ms']} over 33 ms, "
       f"{s['long_animation_frames']} long animation frames (> 50 ms)")
 PY

@@ -44,8 +44,9 @@ async function openAndWait(files, runs) {
       decoded: +document.body.dataset.decodedAt,
       total: document.querySelector('#messages')?.dataset.total,
       status: document.querySelector('#decoded')?.textContent,
+      memory: +document.body.dataset.workerMemory,
     }));
-    out.push({ first_rows_ms: t.firstRows - t.opened, decoded_ms: t.decoded - t.opened, status: t.status });
+    out.push({ first_rows_ms: t.firstRows - t.opened, decoded_ms: t.decoded - t.opened, status: t.status, worker_memory_mb: +(t.memory / 1e6).toFixed(1) });
     if (i === runs - 1) return { runs: out, page };
     await page.close();
   }

@@ -162,6 +162,8 @@ pub struct State {
     pub export_note: Option<String>,
     /// Rows shown at least once since the file was opened.
     pub first_rows_marked: bool,
+    /// The worker's memory.
+    pub memory: u64,
 }
 
 impl Default for State {
@@ -193,6 +195,7 @@ impl Default for State {
             live: None,
             export_note: None,
             first_rows_marked: false,
+            memory: 0,
         }
     }
 }
@@ -275,8 +278,10 @@ impl State {
                 skipped,
                 warnings,
                 elapsed_ms,
+                memory,
                 live,
             } => {
+                self.memory = memory;
                 self.read = read;
                 self.total = total;
                 self.done = done;
@@ -288,6 +293,7 @@ impl State {
                 if done {
                     mark_body("data-decoded-ms", &format!("{elapsed_ms:.0}"));
                     mark_body("data-decoded-at", &format!("{:.0}", now()));
+                    mark_body("data-worker-memory", &memory.to_string());
                 }
                 if self.session.is_none() {
                     self.session = self.sessions.first().map(|s| s.number);

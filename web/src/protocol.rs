@@ -137,6 +137,9 @@ pub enum Response {
         warnings: Vec<String>,
         /// Milliseconds since the file was posted.
         elapsed_ms: f64,
+        /// Bytes of the worker's wasm memory (what the decoded capture costs).
+        #[serde(default)]
+        memory: u64,
         /// Whether this is a live feed.
         live: bool,
     },

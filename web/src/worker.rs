@@ -152,8 +152,18 @@ fn progress(st: &State, done: bool) -> Response {
         skipped: st.svc.capture.skipped.clone(),
         warnings: st.svc.capture.warnings.iter().take(100).cloned().collect(),
         elapsed_ms: now() - st.started,
+        memory: wasm_memory(),
         live: matches!(st.source, Source::Live),
     }
+}
+
+/// The size of the worker's linear memory (it only grows).
+fn wasm_memory() -> u64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0, |b| b.byte_length() as u64)
 }
 
 fn set_timeout(f: impl FnOnce() + 'static, ms: i32) {

@@ -72,7 +72,7 @@ pub fn toolbar(p: &Props) -> Html {
                     { format!("decoding {pct:.0}% · {} messages", s.messages) }
                 </span>
             } else if opened {
-                <span class="status" id="decoded">{ format!("{} sessions · {} messages", s.sessions.len(), s.messages) }</span>
+                <span class="status" id="decoded" title={format!("the decoding worker holds {:.1} MB", s.memory as f64 / 1e6)}>{ format!("{} sessions · {} messages", s.sessions.len(), s.messages) }</span>
             }
             if let Some(l) = &s.live {
                 <span class="live" id="live-state">{ format!("live: {l}") }</span>
