@@ -639,7 +639,7 @@ pub fn app() -> Html {
             if let Some((headline, detail)) = &state.failed {
                 <div class="error-banner" role="alert" id="open-error">
                     <strong>{ headline.clone() }</strong>
-                    <div class="detail">{ detail.clone() }</div>
+                    <div class="error-detail">{ detail.clone() }</div>
                     <div class="hint">{ "rtmpscope reads pcap and pcapng captures (tcpdump, Wireshark, rtmpscope proxy) and raw .c2s/.s2c direction streams." }</div>
                 </div>
             }

@@ -27,8 +27,9 @@ pub fn handshake_card(p: &Props) -> Html {
             <table>
                 { for v.handshake.iter().map(|h| html! {
                     <tr class={classes!(if h.good { "good" } else { "bad" })}>
-                        <th>{ h.part.clone() }<div class="muted">{ format!("{} · {} B · {}", h.dir, h.length, seconds(h.time)) }</div></th>
+                        <th>{ h.part.clone() }</th>
                         <td>
+                            <div class="muted">{ format!("{} · {} bytes · at {}", h.dir, h.length, seconds(h.time)) }</div>
                             { for h.facts.iter().map(|(k, val)| html! { <span class="fact"><span class="k">{ k.clone() }</span>{ " " }<span class="v">{ val.clone() }</span></span> }) }
                             <div class="hex-head">{ h.head.clone() }</div>
                         </td>
