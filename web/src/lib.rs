@@ -19,5 +19,7 @@ mod components;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
 
-#[cfg(test)]
+// Natively: the fixtures are read from disk. In the browser, `worker.rs`
+// has its own tests (wasm-bindgen-test, in a dedicated worker).
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

@@ -490,3 +490,75 @@ pub fn start() {
     on_message.forget();
     post(&Response::Ready);
 }
+
+/// The glue in a real dedicated worker (wasm-bindgen-test in headless
+/// Chromium): reading a `Blob` in slices, decoding it, the page's contract.
+#[cfg(test)]
+mod browser_tests {
+    use super::*;
+    use wasm_bindgen_test::*;
+
+    wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+    const PCAP: &[u8] = include_bytes!("../../tests/fixtures/ffmpeg-publish.pcap");
+    const TSV: &str = include_str!("../../tests/fixtures/ffmpeg-publish.tshark.tsv");
+
+    fn blob(bytes: &[u8]) -> Blob {
+        blob_of(bytes, "application/octet-stream").expect("a blob")
+    }
+
+    #[wasm_bindgen_test]
+    fn blob_reader_returns_the_bytes_in_any_read_size() {
+        let mut r = BlobReader::new(blob(PCAP)).expect("reader");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 777];
+        loop {
+            let n = r.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(out, PCAP);
+    }
+
+    #[wasm_bindgen_test]
+    fn a_blob_decodes_to_tsharks_messages() {
+        let r = BlobReader::new(blob(PCAP)).expect("reader");
+        let mut d = CaptureDriver::open(r).expect("a capture");
+        let mut svc = Service::new();
+        while !d.step(&mut svc.capture, 64) {}
+        assert_eq!(svc.capture.messages(), TSV.lines().count() - 1);
+        assert_eq!(svc.summaries()[0].app, "live");
+    }
+
+    #[wasm_bindgen_test]
+    fn an_mp4_blob_is_named() {
+        let mut mp4 = b"\0\0\0\x20ftypisom".to_vec();
+        mp4.resize(64, 0);
+        let r = BlobReader::new(blob(&mp4)).expect("reader");
+        let e = CaptureDriver::open(r).err().expect("not a capture");
+        assert_eq!(e.headline, "This is an MP4/MOV file, not a capture.");
+    }
+
+    #[wasm_bindgen_test]
+    fn ready_and_requests_keep_their_json_shape() {
+        // The page reads these tags; renaming them breaks it silently.
+        assert_eq!(
+            serde_json::to_string(&Response::Ready).expect("json"),
+            r#"{"res":"ready"}"#
+        );
+        let req: Request =
+            serde_json::from_str(r#"{"req":"detail","session":0,"row":3}"#).expect("json");
+        assert_eq!(req, Request::Detail { session: 0, row: 3 });
+    }
+
+    #[wasm_bindgen_test]
+    fn exports_become_blobs_of_their_size() {
+        let big = vec![7u8; (16 << 20) + 5];
+        assert_eq!(
+            blob_of(&big, "video/x-flv").expect("blob").size() as usize,
+            big.len()
+        );
+    }
+}
