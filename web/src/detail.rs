@@ -28,7 +28,7 @@ impl PayloadMap {
     fn ranges(&self, start: u32, end: u32) -> Vec<(u32, u32)> {
         let mut out = Vec::new();
         for &(p, v, l) in &self.pieces {
-            let (a, b) = (start.max(p), end.min(p + l));
+            let (a, b) = (start.max(p), end.min(p.saturating_add(l)));
             if a < b {
                 out.push((v + (a - p), v + (b - p)));
             }

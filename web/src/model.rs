@@ -71,8 +71,9 @@ impl DirBytes {
                     break;
                 }
             }
-            let from = (pos - o) as usize;
-            let to = ((end - o) as usize).min(b.len());
+            // On wasm32 usize is 32 bits: offsets past 4 GiB must not wrap.
+            let from = usize::try_from(pos - o).unwrap_or(usize::MAX);
+            let to = usize::try_from(end - o).unwrap_or(usize::MAX).min(b.len());
             if let Some(s) = b.get(from..to) {
                 out.extend_from_slice(s);
                 pos += s.len() as u64;
@@ -233,14 +234,14 @@ impl SessionData {
     /// The summary text of a row.
     pub fn summary(&self, row: &Row) -> &str {
         let (s, l) = (row.summary.0 as usize, row.summary.1 as usize);
-        self.text.get(s..s + l).unwrap_or("")
+        self.text.get(s..s.saturating_add(l)).unwrap_or("")
     }
 
     /// The chunk spans of a row.
     pub fn row_spans(&self, row: &Row) -> &[ChunkSpan] {
         let s = row.span_start as usize;
         self.spans
-            .get(s..s + row.span_count as usize)
+            .get(s..s.saturating_add(row.span_count as usize))
             .unwrap_or(&[])
     }
 
@@ -342,7 +343,14 @@ impl SessionData {
             _ => {}
         }
         let start = self.text.len();
-        let summary = m.summary();
+        // Summaries live at u32 offsets; a capture that would overflow them
+        // (billions of bytes of text) keeps its rows without summaries.
+        let room = (u32::MAX as usize).saturating_sub(start);
+        let summary = if room > MAX_SUMMARY {
+            m.summary()
+        } else {
+            String::new()
+        };
         let mut cut = summary.len().min(MAX_SUMMARY);
         while !summary.is_char_boundary(cut) {
             cut -= 1;

@@ -21,6 +21,8 @@ use crate::protocol::*;
 const MAX_ROWS: u32 = 2000;
 /// Chunks sent to the lanes in one answer.
 const MAX_LANE_CHUNKS: usize = 20_000;
+/// Message streams given a bitrate series.
+const MAX_CHART_STREAMS: usize = 8;
 
 /// A filter compiled for fast matching, with the positions it selects.
 struct Filtered {
@@ -552,7 +554,8 @@ fn charts(s: &SessionData) -> ChartsView {
         s.rows.first().map_or(0.0, |r| r.time)
     };
     let duration = (s.last_time - start).max(0.0);
-    let secs = (duration.ceil() as usize + 1).min(100_000);
+    // One bucket per second, bounded: a capture's clock can jump by years.
+    let secs = (duration.ceil() as usize).saturating_add(1).min(100_000);
     let mut by_stream: Vec<(u32, Vec<f64>)> = Vec::new();
     let mut audio_ts = Vec::new();
     let mut video_ts = Vec::new();
@@ -568,15 +571,18 @@ fn charts(s: &SessionData) -> ChartsView {
         }
         let t = (r.time - start).max(0.0);
         let sec = (t as usize).min(secs - 1);
-        let series = match by_stream.iter_mut().find(|x| x.0 == r.stream_id) {
-            Some(x) => &mut x.1,
+        let k = match by_stream.iter().position(|x| x.0 == r.stream_id) {
+            Some(k) => k,
+            // Each series is a bucket per second: a session that names
+            // many stream ids gets the first few charted.
+            None if by_stream.len() >= MAX_CHART_STREAMS => continue,
             None => {
                 by_stream.push((r.stream_id, vec![0.0; secs]));
-                match by_stream.last_mut() {
-                    Some(x) => &mut x.1,
-                    None => continue,
-                }
+                by_stream.len() - 1
             }
+        };
+        let Some((_, series)) = by_stream.get_mut(k) else {
+            continue;
         };
         if let Some(v) = series.get_mut(sec) {
             *v += r.length as f64 * 8.0 / 1000.0;

@@ -259,3 +259,91 @@ fn lanes_and_charts_cover_the_session() {
         c.keyframes
     );
 }
+
+#[test]
+fn damaged_captures_never_panic_and_every_answer_is_given() {
+    let good = fixture("ffmpeg-publish.pcap");
+    let pair = fixture("ffmpeg-publish.c2s");
+    // A cheap deterministic generator: the damage must be the same each run.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..24 {
+        let mut bytes = good.clone();
+        let cut = 24 + (next() as usize) % (bytes.len() - 24);
+        if round % 3 == 0 {
+            bytes.truncate(cut);
+        }
+        for _ in 0..(round * 8) {
+            let i = 24 + (next() as usize) % (bytes.len() - 24);
+            bytes[i] = next() as u8;
+        }
+        let mut svc = Service::new();
+        let Ok(mut d) = CaptureDriver::open(Cursor::new(bytes)) else {
+            continue;
+        };
+        while !d.step(&mut svc.capture, 100) {}
+        exercise(&mut svc);
+        // The same damage to a raw stream.
+        let mut raw = pair.clone();
+        raw.truncate(cut.min(raw.len()));
+        for _ in 0..(round * 8) {
+            let i = (next() as usize) % raw.len().max(1);
+            if let Some(b) = raw.get_mut(i) {
+                *b = next() as u8;
+            }
+        }
+        let mut svc = Service::new();
+        decode_pair(
+            &mut svc.capture,
+            Bytes::from(raw),
+            Bytes::new(),
+            (None, None),
+        );
+        exercise(&mut svc);
+    }
+}
+
+fn exercise(svc: &mut Service) {
+    for s in svc.summaries() {
+        let n = s.number;
+        assert!(svc.answer(&Request::Session { session: n }).is_some());
+        let rows = svc
+            .capture
+            .sessions
+            .iter()
+            .find(|x| x.number == n)
+            .map_or(0, |x| x.rows.len());
+        for row in 0..rows as u32 {
+            assert!(svc.answer(&Request::Detail { session: n, row }).is_some());
+        }
+        for dir in ["c2s", "s2c"] {
+            svc.answer(&Request::Lanes {
+                session: n,
+                dir: dir.into(),
+                from: 0,
+                to: u64::MAX,
+            });
+        }
+        svc.answer(&Request::Charts { session: n });
+        let f = Filter {
+            text: "a".into(),
+            csid: "4".into(),
+            ..Filter::default()
+        };
+        svc.answer(&Request::Rows {
+            session: n,
+            start: u32::MAX - 3,
+            count: u32::MAX,
+            filter: f,
+            seq: 0,
+        });
+        if let Some(s) = svc.capture.sessions.iter().find(|x| x.number == n) {
+            let _ = crate::service::flv(s);
+        }
+    }
+}
