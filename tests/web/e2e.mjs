@@ -234,6 +234,25 @@ await test('the bundled sample opens from the empty state', async () => {
   await page.close();
 });
 
+await test('a pcapng dropped on the page decodes like the pcap', async () => {
+  const ng = path.join(profile, 'ffmpeg-publish.pcapng');
+  const r = spawnSync('editcap', ['-F', 'pcapng', path.join(fixtures, 'ffmpeg-publish.pcap'), ng], { encoding: 'utf8' });
+  eq(r.status, 0, `editcap: ${r.stderr}`);
+  const page = await openPage();
+  // A real drop: a DataTransfer holding the file, dropped on the empty state.
+  const bytes = [...fs.readFileSync(ng)];
+  await page.evaluate((b) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(b)], 'ffmpeg-publish.pcapng'));
+    const zone = document.querySelector('#drop-zone');
+    zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, bytes);
+  eq(await decoded(page), `1 sessions · ${publishRows.length} messages`, 'status line');
+  eq(await page.textContent('#file-name'), 'ffmpeg-publish.pcapng', 'file name');
+  await page.close();
+});
+
 await test('a .c2s/.s2c pair decodes to the same messages', async () => {
   const page = await openPage();
   await openFiles(page, ['ffmpeg-publish.c2s', 'ffmpeg-publish.s2c']);
