@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check rtmpscope has, on a fresh machine as well as a used one:
 # installs what the tests need (Debian packages for the real programs, the
-# wasm32 target, cargo-fuzz), then format, lint, the wasm32 build, the unit,
-# property and real-capture tests, and short fuzz runs.
+# wasm32 target, cargo-fuzz, Chromium and the pinned web tools), then format,
+# lint, the wasm32 build, the unit, property, real-capture and real-program
+# tests, the browser inspector's build and end-to-end tests in headless
+# Chromium, and short fuzz runs.
 #
 #   bash scripts/test.sh            everything
 #   FUZZ_SECONDS=0 bash scripts/test.sh   skip fuzzing
@@ -25,12 +27,15 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "wasm32 build of the core"
-cargo build -p rtmpscope-core --target wasm32-unknown-unknown --release
+step "wasm32 build of the core and capture crates"
+cargo build -p rtmpscope-core -p rtmpscope-capture --target wasm32-unknown-unknown --release
 
-step "tests (unit, property, real captures)"
+step "tests (unit, property, real captures, real programs)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+
+step "browser inspector: build (trunk) and end-to-end tests in headless Chromium"
+bash scripts/web-test.sh
 
 if [[ $FUZZ_SECONDS -gt 0 ]]; then
   step "fuzzing each target for ${FUZZ_SECONDS}s"

@@ -1,7 +1,6 @@
 //! `rtmpscope decode`.
 
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -14,15 +13,8 @@ use crate::text;
 
 #[derive(Args, Debug)]
 pub struct DecodeArgs {
-    /// A pcap or pcapng capture, or a raw .c2s/.s2c stream (its sibling is read too).
-    #[arg(value_name = "FILE")]
-    file: Option<PathBuf>,
-    /// Raw bytes the client sent (starting with C0).
-    #[arg(long, value_name = "FILE")]
-    c2s: Option<PathBuf>,
-    /// Raw bytes the server sent (starting with S0).
-    #[arg(long, value_name = "FILE")]
-    s2c: Option<PathBuf>,
+    #[command(flatten)]
+    input: input::InputArgs,
     /// Print one JSON object per line (the documented contract) instead of text.
     #[arg(long)]
     json: bool,
@@ -60,7 +52,7 @@ pub fn session_json(line: &mut String, info: &SessionInfo) {
 }
 
 pub fn run(a: DecodeArgs) -> Result<ExitCode> {
-    let input = Input::from_args(a.file, a.c2s, a.s2c)?;
+    let input = Input::from_args(a.input)?;
     let filter = match &a.filter {
         Some(f) => Filter::parse(f)?,
         None => Filter::default(),

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -14,15 +13,8 @@ use crate::text;
 
 #[derive(Args, Debug)]
 pub struct DiagnoseArgs {
-    /// A pcap or pcapng capture, or a raw .c2s/.s2c stream.
-    #[arg(value_name = "FILE")]
-    file: Option<PathBuf>,
-    /// Raw bytes the client sent.
-    #[arg(long, value_name = "FILE")]
-    c2s: Option<PathBuf>,
-    /// Raw bytes the server sent.
-    #[arg(long, value_name = "FILE")]
-    s2c: Option<PathBuf>,
+    #[command(flatten)]
+    input: input::InputArgs,
     /// Print JSON lines (`{"kind":"finding",…}`) instead of text.
     #[arg(long)]
     json: bool,
@@ -32,7 +24,7 @@ pub struct DiagnoseArgs {
 }
 
 pub fn run(a: DiagnoseArgs) -> Result<ExitCode> {
-    let input = Input::from_args(a.file, a.c2s, a.s2c)?;
+    let input = Input::from_args(a.input)?;
     let mut live: BTreeMap<u64, (SessionInfo, Diagnoser)> = BTreeMap::new();
     let mut done: Vec<(SessionInfo, Vec<Finding>)> = Vec::new();
     let want = |n: u64| a.session.is_none_or(|s| s == n);

@@ -14,15 +14,8 @@ use crate::input::{self, Input, Item};
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// A pcap or pcapng capture, or a raw .c2s/.s2c stream.
-    #[arg(value_name = "FILE")]
-    file: Option<PathBuf>,
-    /// Raw bytes the client sent.
-    #[arg(long, value_name = "FILE")]
-    c2s: Option<PathBuf>,
-    /// Raw bytes the server sent.
-    #[arg(long, value_name = "FILE")]
-    s2c: Option<PathBuf>,
+    #[command(flatten)]
+    input: input::InputArgs,
     /// The session (numbered from 0, as `decode` shows them).
     #[arg(long, value_name = "N", default_value_t = 0)]
     session: u64,
@@ -83,7 +76,7 @@ struct Tag {
 }
 
 pub fn run(a: ExportArgs) -> Result<ExitCode> {
-    let input = Input::from_args(a.file, a.c2s, a.s2c)?;
+    let input = Input::from_args(a.input)?;
     let mut chosen: Option<(Direction, u32)> = a.stream.map(|s| (Direction::ClientToServer, s));
     let mut dir_fixed = false;
     let mut seen_session = false;

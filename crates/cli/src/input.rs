@@ -56,6 +56,21 @@ pub enum Item<'a> {
     Warning(String),
 }
 
+/// Where a command's input comes from: a capture or a raw stream (FILE), or
+/// the two directions' raw streams (--c2s, --s2c).
+#[derive(clap::Args, Debug)]
+pub struct InputArgs {
+    /// A pcap or pcapng capture, or a raw .c2s/.s2c stream (its sibling is read too).
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Raw bytes the client sent (starting with C0).
+    #[arg(long, value_name = "FILE")]
+    c2s: Option<PathBuf>,
+    /// Raw bytes the server sent (starting with S0).
+    #[arg(long, value_name = "FILE")]
+    s2c: Option<PathBuf>,
+}
+
 /// What to read.
 pub enum Input {
     /// A pcap or pcapng file.
@@ -66,12 +81,8 @@ pub enum Input {
 
 impl Input {
     /// From a FILE argument and the optional --c2s/--s2c.
-    pub fn from_args(
-        file: Option<PathBuf>,
-        c2s: Option<PathBuf>,
-        s2c: Option<PathBuf>,
-    ) -> Result<Input> {
-        match (file, c2s, s2c) {
+    pub fn from_args(a: InputArgs) -> Result<Input> {
+        match (a.file, a.c2s, a.s2c) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 bail!("give either FILE or --c2s/--s2c, not both")
             }

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -16,15 +15,8 @@ use crate::input::{self, Input, Item, SessionInfo};
 
 #[derive(Args, Debug)]
 pub struct StatsArgs {
-    /// A pcap or pcapng capture, or a raw .c2s/.s2c stream.
-    #[arg(value_name = "FILE")]
-    file: Option<PathBuf>,
-    /// Raw bytes the client sent.
-    #[arg(long, value_name = "FILE")]
-    c2s: Option<PathBuf>,
-    /// Raw bytes the server sent.
-    #[arg(long, value_name = "FILE")]
-    s2c: Option<PathBuf>,
+    #[command(flatten)]
+    input: input::InputArgs,
     /// Print JSON (one object per session) instead of text.
     #[arg(long)]
     json: bool,
@@ -389,7 +381,7 @@ fn write_text(w: &mut impl Write, s: &SessionStats) -> std::io::Result<()> {
 }
 
 pub fn run(a: StatsArgs) -> Result<ExitCode> {
-    let input = Input::from_args(a.file, a.c2s, a.s2c)?;
+    let input = Input::from_args(a.input)?;
     let mut done: Vec<SessionStats> = Vec::new();
     let mut live: BTreeMap<u64, SessionStats> = BTreeMap::new();
     input::run(&input, |item| {
