@@ -287,6 +287,27 @@ await test('chunk lanes and charts draw the session', async () => {
   // A click on the video lane (csid of tshark's video rows) selects a video message.
   const csids = [...new Set(publishRows.filter((r) => r.dir === 'c2s').map((r) => r.csid))];
   ok(csids.length >= 3, `csids ${csids}`);
+  await page.click('#lanes-time');
+  await page.waitForFunction(() => document.querySelector('#lanes .lanes-bar .muted').textContent.includes(' s of '));
+  await page.waitForTimeout(300);
+  await shot(page, '7b-lanes-over-time');
+  await page.click('#lanes-bytes');
+  await page.waitForFunction(() => document.querySelector('#lanes .lanes-bar .muted').textContent.startsWith('bytes'));
+  // Zoom in at the left edge, then click the first command chunk (connect,
+  // tshark's first row, on csid 3 right after the 3073 handshake bytes).
+  const box = await page.locator('#lanes canvas').boundingBox();
+  const laneY = box.y + 18 + 0 * 24 + 12;
+  await page.mouse.move(box.x + 71, laneY);
+  for (let i = 0; i < 7; i++) await page.mouse.wheel(0, -100);
+  await page.waitForTimeout(400);
+  await shot(page, '7c-lanes-zoomed');
+  const text = await page.textContent('#lanes .lanes-bar .muted');
+  const [, a, b] = text.match(/bytes (\d+) – (\d+)/).map(Number);
+  ok(a <= 3073 && b < 20000, `zoomed to ${a}–${b}`);
+  const x = box.x + 70 + (3073 + 20 - a) / (b - a) * (box.width - 70);
+  await page.mouse.click(x, laneY);
+  await page.waitForSelector('#detail[data-row]');
+  ok((await page.textContent('#detail h2')).startsWith('connect'), 'the clicked chunk opens connect');
   await page.click('#tab-charts');
   await page.waitForSelector('#chart-ts polyline');
   const polylines = await page.locator('#charts polyline').count();

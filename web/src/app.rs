@@ -248,6 +248,8 @@ impl Reducible for State {
                 s.lanes = None;
                 s.charts = None;
             }
+            // The same filter again (a jump from the lanes) keeps the rows.
+            Action::SetFilter(f) if f == s.filter => {}
             Action::SetFilter(f) => {
                 s.filter = f;
                 s.rows = Rc::new(Vec::new());

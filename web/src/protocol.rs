@@ -58,10 +58,13 @@ pub enum Request {
         session: u64,
         /// Direction (`c2s` or `s2c`).
         dir: String,
-        /// First byte.
+        /// First byte (or microsecond since the session's start, with `time`).
         from: u64,
-        /// Past the last byte.
+        /// Past the last byte (or microsecond).
         to: u64,
+        /// Lay the chunks out over capture time instead of bytes.
+        #[serde(default)]
+        time: bool,
     },
     /// Series for the charts.
     Charts {
@@ -410,8 +413,11 @@ pub struct LanesView {
     pub session: u64,
     /// `c2s` or `s2c`.
     pub dir: String,
-    /// The direction's length in bytes.
+    /// The direction's length in bytes (with `time`: the session's duration in microseconds).
     pub length: u64,
+    /// Whether `chunks` are placed over capture time: their offset is then
+    /// the microsecond their message completed, their length 0.
+    pub time: bool,
     /// The csids seen in the whole direction, in order of first use.
     pub csids: Vec<u32>,
     /// Chunks in the range: (offset, length incl. header, csid, type id, row).

@@ -386,6 +386,19 @@ impl Service {
                 dir,
                 from,
                 to,
+                time: true,
+            } => Some(Response::Lanes(Box::new(lanes_over_time(
+                self.session(*session)?,
+                dir,
+                *from,
+                *to,
+            )))),
+            Request::Lanes {
+                session,
+                dir,
+                from,
+                to,
+                time: false,
             } => Some(Response::Lanes(Box::new(lanes(
                 self.session(*session)?,
                 dir,
@@ -522,7 +535,7 @@ fn lanes(s: &SessionData, dir: &str, from: u64, to: u64) -> LanesView {
         let Some(r) = s.rows.get(i as usize) else {
             break;
         };
-        if r.offset >= to {
+        if r.offset >= to || truncated {
             break;
         }
         for sp in s.row_spans(r) {
@@ -541,10 +554,52 @@ fn lanes(s: &SessionData, dir: &str, from: u64, to: u64) -> LanesView {
         session: s.number,
         dir: d.as_str().to_string(),
         length: s.bytes[d as usize].len(),
+        time: false,
         csids,
         chunks,
         truncated,
     }
+}
+
+/// Microseconds of a capture time since the session's start.
+fn micros(s: &SessionData, t: f64) -> u64 {
+    let start = if s.origin.start > 0.0 {
+        s.origin.start
+    } else {
+        s.rows.first().map_or(0.0, |r| r.time)
+    };
+    ((t - start).max(0.0) * 1e6) as u64
+}
+
+/// The chunks of a direction over capture time: every chunk of a message is
+/// drawn when the message completed (the capture says no more than that).
+fn lanes_over_time(s: &SessionData, dir: &str, from: u64, to: u64) -> LanesView {
+    let mut v = lanes(s, dir, 0, 0);
+    let d = if v.dir == "s2c" { 1 } else { 0 };
+    v.time = true;
+    v.length = micros(s, s.last_time).max(1);
+    let dir_rows = &s.by_index[d];
+    // Capture times only grow within a direction.
+    let first = dir_rows.partition_point(|&i| {
+        s.rows
+            .get(i as usize)
+            .is_some_and(|r| micros(s, r.time) < from)
+    });
+    for &i in dir_rows.iter().skip(first) {
+        let Some(r) = s.rows.get(i as usize) else {
+            break;
+        };
+        let t = micros(s, r.time);
+        if t >= to {
+            break;
+        }
+        if v.chunks.len() >= MAX_LANE_CHUNKS {
+            v.truncated = true;
+            break;
+        }
+        v.chunks.push((t, 0, r.csid, r.type_id, i));
+    }
+    v
 }
 
 fn charts(s: &SessionData) -> ChartsView {

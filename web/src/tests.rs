@@ -243,11 +243,28 @@ fn lanes_and_charts_cover_the_session() {
         dir: "c2s".into(),
         from: 0,
         to: u64::MAX,
+        time: false,
     }) else {
         panic!()
     };
     assert!(l.csids.contains(&3));
     assert!(!l.chunks.is_empty());
+    let Some(Response::Lanes(t)) = svc.answer(&Request::Lanes {
+        session: 0,
+        dir: "c2s".into(),
+        from: 0,
+        to: u64::MAX,
+        time: true,
+    }) else {
+        panic!()
+    };
+    // Over time there is one mark per message, in capture order.
+    let c2s = tshark_rows("ffmpeg-publish.tshark.tsv")
+        .iter()
+        .filter(|r| r[2] == "c2s")
+        .count();
+    assert_eq!(t.chunks.len(), c2s);
+    assert!(t.chunks.windows(2).all(|w| w[0].0 <= w[1].0));
     let Some(Response::Charts(c)) = svc.answer(&Request::Charts { session: 0 }) else {
         panic!()
     };
@@ -322,12 +339,15 @@ fn exercise(svc: &mut Service) {
             assert!(svc.answer(&Request::Detail { session: n, row }).is_some());
         }
         for dir in ["c2s", "s2c"] {
-            svc.answer(&Request::Lanes {
-                session: n,
-                dir: dir.into(),
-                from: 0,
-                to: u64::MAX,
-            });
+            for time in [false, true] {
+                svc.answer(&Request::Lanes {
+                    session: n,
+                    dir: dir.into(),
+                    from: 0,
+                    to: u64::MAX,
+                    time,
+                });
+            }
         }
         svc.answer(&Request::Charts { session: n });
         let f = Filter {

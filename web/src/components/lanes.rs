@@ -32,6 +32,8 @@ pub struct Props {
 #[function_component(Lanes)]
 pub fn lanes(p: &Props) -> Html {
     let dir = use_state(|| "c2s".to_string());
+    // Over bytes (false) or over capture time (true).
+    let over_time = use_state(|| false);
     // The byte range on screen; `to == 0` means the whole direction.
     let view = use_state(|| (0u64, 0u64));
     let drag = use_mut_ref(|| None::<(f64, (u64, u64))>);
@@ -39,7 +41,7 @@ pub fn lanes(p: &Props) -> Html {
     let length = p
         .lanes
         .as_ref()
-        .filter(|l| l.dir == *dir)
+        .filter(|l| l.dir == *dir && l.time == *over_time)
         .map_or(0, |l| l.length);
     let (from, to) = if view.1 == 0 {
         (0, length.max(1))
@@ -50,14 +52,15 @@ pub fn lanes(p: &Props) -> Html {
     {
         let bridge = p.bridge.clone();
         use_effect_with(
-            (p.session, (*dir).clone(), from, to, length == 0),
-            move |(s, d, from, to, unknown)| {
+            (p.session, (*dir).clone(), *over_time, from, to, length == 0),
+            move |(s, d, time, from, to, unknown)| {
                 if let Some(s) = s {
                     bridge.send(&Request::Lanes {
                         session: *s,
                         dir: d.clone(),
                         from: *from,
                         to: if *unknown { u64::MAX } else { *to },
+                        time: *time,
                     });
                 }
             },
@@ -168,6 +171,24 @@ pub fn lanes(p: &Props) -> Html {
         let view = view.clone();
         Callback::from(move |_: MouseEvent| view.set((0, 0)))
     };
+    let set_axis = |t: bool| {
+        let over_time = over_time.clone();
+        let view = view.clone();
+        Callback::from(move |_: MouseEvent| {
+            over_time.set(t);
+            view.set((0, 0));
+        })
+    };
+    let range = if *over_time {
+        format!(
+            "{:.3} – {:.3} s of {:.3} s",
+            from as f64 / 1e6,
+            to as f64 / 1e6,
+            length as f64 / 1e6
+        )
+    } else {
+        format!("bytes {from} – {to} of {length}")
+    };
     let n = p.lanes.as_ref().map_or(0, |l| l.csids.len());
     let height = 30.0 + n as f64 * LANE_H;
     html! {
@@ -175,8 +196,11 @@ pub fn lanes(p: &Props) -> Html {
             <div class="lanes-bar">
                 <button class={classes!("tab", (*dir == "c2s").then_some("active"))} onclick={set_dir("c2s")}>{ "client → server" }</button>
                 <button class={classes!("tab", (*dir == "s2c").then_some("active"))} onclick={set_dir("s2c")}>{ "server → client" }</button>
+                <span class="sep"></span>
+                <button id="lanes-bytes" class={classes!("tab", (!*over_time).then_some("active"))} onclick={set_axis(false)}>{ "over bytes" }</button>
+                <button id="lanes-time" class={classes!("tab", (*over_time).then_some("active"))} onclick={set_axis(true)}>{ "over time" }</button>
                 <button class="button small" onclick={reset}>{ "whole stream" }</button>
-                <span class="muted">{ format!("bytes {from} – {to} of {length} · wheel to zoom, drag to pan, click a chunk to open its message") }</span>
+                <span class="muted">{ format!("{range} · wheel to zoom, drag to pan, click a chunk to open its message") }</span>
                 if p.lanes.as_ref().is_some_and(|l| l.truncated) { <span class="warning">{ " · zoom in to see every chunk" }</span> }
             </div>
             <canvas ref={canvas} width="1200" height={format!("{height:.0}")} style={format!("height:{height:.0}px")}
@@ -226,12 +250,19 @@ fn draw(c: &HtmlCanvasElement, l: &LanesView, from: u64, to: u64) {
         let end = LABEL_W + ((off + len as u64).min(to).saturating_sub(from)) as f64 / span * plot;
         let y = 18.0 + lane as f64 * LANE_H;
         ctx.set_fill_style_str(type_colour(type_id));
-        ctx.fill_rect(x, y + 3.0, (end - x).max(1.0), LANE_H - 8.0);
+        // Over time a chunk is an instant: drawn as a thin mark.
+        let min_w = if l.time { 2.0 } else { 1.0 };
+        ctx.fill_rect(x, y + 3.0, (end - x).max(min_w), LANE_H - 8.0);
     }
     ctx.set_fill_style_str("#555");
     for k in 0..=4 {
         let b = from + (span * k as f64 / 4.0) as u64;
         let x = LABEL_W + plot * k as f64 / 4.0;
-        let _ = ctx.fill_text(&b.to_string(), (x - 20.0).clamp(LABEL_W, w - 80.0), 12.0);
+        let label = if l.time {
+            format!("{:.3} s", b as f64 / 1e6)
+        } else {
+            b.to_string()
+        };
+        let _ = ctx.fill_text(&label, (x - 20.0).clamp(LABEL_W, w - 80.0), 12.0);
     }
 }
