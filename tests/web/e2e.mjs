@@ -331,6 +331,10 @@ await test('live mode: sessions from the proxy\'s feed, with its token', async (
     ok((await page.textContent('#live-state')).includes('live'), 'live indicator');
     await page.waitForFunction(() => document.querySelector('#sessions .session .status')?.textContent === 'ok');
     await shot(page, '9-live');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
+    const lines = fs.readFileSync(await dl.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    eq(lines[0].session, 7, 'live export session');
+    eq(lines.filter((l) => l.kind === 'message').length, publishRows.length, 'live export messages');
     await page.close();
   } finally {
     await live.close();

@@ -84,6 +84,17 @@ pub struct Service {
     filtered: HashMap<u64, Filtered>,
     /// Sessions of a live feed, by the feed's session number.
     live: HashMap<u64, LiveSession>,
+    /// What the live feed said, in order, without the bytes (those are in
+    /// the sessions), so that it can be decoded again for an export.
+    live_log: Vec<LiveEntry>,
+}
+
+/// One frame of the live feed, as [`Service::live_json`] replays it.
+enum LiveEntry {
+    Open(u64, Origin),
+    Data(u64, Direction, u64, u32, f64),
+    Gap(u64, Direction, u64, f64),
+    Close(u64, Direction),
 }
 
 struct LiveSession {
@@ -444,6 +455,7 @@ impl Service {
                     return Err(format!("session {n} opened twice"));
                 }
                 self.capture.session(n, &origin);
+                self.live_log.push(LiveEntry::Open(n, origin));
                 self.live.insert(
                     n,
                     LiveSession {
@@ -454,6 +466,10 @@ impl Service {
             }
             "close" => {
                 let reset = v.get("reset").and_then(|r| r.as_bool()).unwrap_or(false);
+                if !self.live.contains_key(&n) {
+                    return Err(format!("close for session {n}, which is not open"));
+                }
+                self.live_log.push(LiveEntry::Close(n, dir));
                 self.capture.closed(n, dir, reset, time);
                 let both = self
                     .session(n)
@@ -469,6 +485,7 @@ impl Service {
             "gap" => {
                 let len = v.get("length").and_then(|l| l.as_u64()).unwrap_or(0);
                 if let Some(l) = self.live.get_mut(&n) {
+                    self.live_log.push(LiveEntry::Gap(n, dir, len, time));
                     self.capture.gap(n, dir, len);
                     l.events.clear();
                     l.session.gap(dir, len, time, &mut l.events);
@@ -499,11 +516,77 @@ impl Service {
             .live
             .get_mut(&n)
             .ok_or_else(|| format!("bytes for session {n}, which is not open"))?;
+        let offset = self
+            .capture
+            .sessions
+            .iter()
+            .find(|s| s.number == n)
+            .map_or(0, |s| s.bytes[dir as usize].len());
+        self.live_log
+            .push(LiveEntry::Data(n, dir, offset, data.len() as u32, time));
         self.capture.data(n, dir, &data);
         l.events.clear();
         l.session.feed(dir, data, time, &mut l.events);
         self.capture.events(n, &l.session, &l.events);
         Ok(())
+    }
+
+    /// The live feed so far as JSON lines (the CLI's contract), decoded
+    /// again from the kept bytes in the order the frames came.
+    pub fn live_json(&self) -> String {
+        let mut j = JsonLines::default();
+        let mut sessions: HashMap<u64, (Session, [bool; 2])> = HashMap::new();
+        let mut events = Vec::new();
+        for e in &self.live_log {
+            match e {
+                LiveEntry::Open(n, origin) => {
+                    j.session(*n, origin);
+                    sessions.insert(*n, (Session::new(), [false; 2]));
+                }
+                LiveEntry::Data(n, dir, offset, len, time) => {
+                    let (Some((s, _)), Some(kept)) = (
+                        sessions.get_mut(n),
+                        self.capture.sessions.iter().find(|x| x.number == *n),
+                    ) else {
+                        continue;
+                    };
+                    let mut bytes = Vec::with_capacity(*len as usize);
+                    kept.bytes[*dir as usize].read(*offset, offset + *len as u64, &mut bytes);
+                    events.clear();
+                    s.feed(*dir, Bytes::from(bytes), *time, &mut events);
+                    j.events(*n, s, &events);
+                }
+                LiveEntry::Gap(n, dir, len, time) => {
+                    if let Some((s, _)) = sessions.get_mut(n) {
+                        events.clear();
+                        s.gap(*dir, *len, *time, &mut events);
+                        j.events(*n, s, &events);
+                    }
+                }
+                LiveEntry::Close(n, dir) => {
+                    let done = sessions.get_mut(n).is_some_and(|(_, c)| {
+                        c[*dir as usize] = true;
+                        c[0] && c[1]
+                    });
+                    if done {
+                        if let Some((mut s, _)) = sessions.remove(n) {
+                            events.clear();
+                            s.finish(&mut events);
+                            j.end(*n, &s, &events, false);
+                        }
+                    }
+                }
+            }
+        }
+        // Sessions still open end where the feed is now.
+        let mut open: Vec<_> = sessions.into_iter().collect();
+        open.sort_by_key(|(n, _)| *n);
+        for (n, (mut s, _)) in open {
+            events.clear();
+            s.finish(&mut events);
+            j.end(n, &s, &events, true);
+        }
+        j.out
     }
 
     /// Whether any live session is still open.

@@ -203,6 +203,16 @@ fn raw_pair_and_live_feed_give_the_capture_messages() {
         .expect("close");
     assert!(!svc.live_open());
     assert_eq!(svc.capture.messages(), want);
+    let json = svc.live_json();
+    let msgs = json
+        .lines()
+        .filter(|l| l.contains(r#""kind":"message""#))
+        .count();
+    assert_eq!(msgs, want);
+    assert!(
+        json.starts_with(r#"{"kind":"session","session":4,"client":"127.0.0.1:5000""#),
+        "{json:.80}"
+    );
     assert_eq!(svc.summaries()[0].status, "ok");
 }
 

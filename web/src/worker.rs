@@ -335,10 +335,14 @@ fn export(format: &str, session: u64) {
                         let names = (c.as_ref().map(File::name), sf.as_ref().map(File::name));
                         decode_pair(&mut j, read(c)?, read(sf)?, names);
                     }
-                    Source::Live => return Err("a live feed cannot be exported as JSON lines yet; export each session as FLV".into()),
+                    Source::Live => j.out = st.svc.live_json(),
                     Source::None => return Err("nothing is open".into()),
                 }
-                Ok(("rtmpscope.jsonl".to_string(), j.out.into_bytes(), "application/x-ndjson"))
+                Ok((
+                    "rtmpscope.jsonl".to_string(),
+                    j.out.into_bytes(),
+                    "application/x-ndjson",
+                ))
             }
         }
     });
