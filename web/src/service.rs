@@ -423,11 +423,19 @@ impl Service {
         }
     }
 
-    /// A live feed's text frame (`open`, `close`, `gap`).
-    pub fn live_text(&mut self, text: &str) -> Result<(), String> {
+    /// A live feed's text frame (`open`, `close`, `gap`); an `error` frame
+    /// (the proxy is about to drop this page) gives back its message.
+    pub fn live_text(&mut self, text: &str) -> Result<Option<String>, String> {
         let v: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("bad feed frame: {e}"))?;
         let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        if kind == "error" {
+            let m = v
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("the feed failed");
+            return Ok(Some(m.to_string()));
+        }
         let n = v
             .get("session")
             .and_then(|k| k.as_u64())
@@ -494,7 +502,7 @@ impl Service {
             }
             other => return Err(format!("unknown feed frame kind {other:?}")),
         }
-        Ok(())
+        Ok(None)
     }
 
     /// A live feed's binary frame: u32 session, u8 direction, f64 time, bytes.

@@ -197,6 +197,13 @@ fn raw_pair_and_live_feed_give_the_capture_messages() {
         }
     }
     assert!(svc.live_binary(Bytes::from_static(b"\0\0\0\x09")).is_err());
+    assert_eq!(
+        svc.live_text(r#"{"kind":"error","message":"fell behind"}"#),
+        Ok(Some("fell behind".to_string()))
+    );
+    assert!(svc
+        .live_text(r#"{"kind":"close","session":99,"dir":"c2s"}"#)
+        .is_err());
     svc.live_text(r#"{"kind":"close","session":4,"dir":"c2s","reset":false,"time":3}"#)
         .expect("close");
     svc.live_text(r#"{"kind":"close","session":4,"dir":"s2c","reset":false,"time":3}"#)

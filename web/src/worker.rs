@@ -420,11 +420,14 @@ fn live(url: &str) {
             } else if let Ok(ab) = data.dyn_into::<js_sys::ArrayBuffer>() {
                 let frame = Uint8Array::new(&ab).to_vec();
                 st.total += frame.len() as u64;
-                st.svc.live_binary(Bytes::from(frame))
+                st.svc.live_binary(Bytes::from(frame)).map(|()| None)
             } else {
                 Err("a feed frame that is neither text nor binary".into())
             }
         });
+        if let Ok(Some(notice)) = &res {
+            live_state("error", notice.clone());
+        }
         if let Err(e) = res {
             STATE.with(|s| {
                 let warnings = &mut s.borrow_mut().svc.capture.warnings;
