@@ -144,6 +144,17 @@ pub struct State {
     pub rows: Rc<Vec<RowView>>,
     /// Sequence of the latest rows request.
     pub seq: u32,
+    /// Messages decoded when the latest rows request went out: more since
+    /// then means the window (and the total) must be asked again.
+    pub rows_for_messages: u64,
+    /// The oldest rows answer still valid (the first asked for after the
+    /// session or the filter changed), and the newest one applied. Answers
+    /// in between are kept even when a newer request is in flight: while a
+    /// big file decodes, a request goes out on every progress report, and
+    /// waiting for the latest one only would show nothing until the end.
+    pub rows_min_seq: u32,
+    /// See `rows_min_seq`.
+    pub rows_applied_seq: u32,
     /// The first position on screen.
     pub first_visible: u32,
     /// The selected position in the filtered list.
@@ -186,6 +197,9 @@ impl Default for State {
             rows_start: 0,
             rows: Rc::new(Vec::new()),
             seq: 0,
+            rows_for_messages: 0,
+            rows_min_seq: 0,
+            rows_applied_seq: 0,
             first_visible: 0,
             selected: None,
             detail: None,
@@ -212,8 +226,8 @@ pub enum Action {
     SetFilter(Filter),
     /// The table scrolled.
     Scrolled(u32),
-    /// A rows request went out.
-    RowsRequested(u32),
+    /// A rows request went out (its sequence, the messages decoded then).
+    RowsRequested(u32, u64),
     /// Select a position.
     Select(u32),
     /// Switch the main view.
@@ -228,15 +242,22 @@ impl Reducible for State {
         match action {
             Action::Opening(name) => {
                 let live = s.live.clone();
+                // Sequence numbers go on across files: a late answer about
+                // the previous file must not be taken for this one.
+                let seq = s.seq;
                 s = State {
                     file_name: name,
                     loading: true,
                     live,
+                    seq,
+                    rows_min_seq: seq.wrapping_add(1),
+                    rows_applied_seq: seq,
                     ..State::default()
                 };
             }
             Action::Worker(res, blob) => s.apply(res, blob),
             Action::SelectSession(n) => {
+                s.rows_min_seq = s.seq.wrapping_add(1);
                 s.session = Some(n);
                 s.overview = None;
                 s.rows = Rc::new(Vec::new());
@@ -251,6 +272,7 @@ impl Reducible for State {
             // The same filter again (a jump from the lanes) keeps the rows.
             Action::SetFilter(f) if f == s.filter => {}
             Action::SetFilter(f) => {
+                s.rows_min_seq = s.seq.wrapping_add(1);
                 s.filter = f;
                 s.rows = Rc::new(Vec::new());
                 s.rows_start = 0;
@@ -258,7 +280,10 @@ impl Reducible for State {
                 s.selected = None;
             }
             Action::Scrolled(first) => s.first_visible = first,
-            Action::RowsRequested(seq) => s.seq = seq,
+            Action::RowsRequested(seq, messages) => {
+                s.seq = seq;
+                s.rows_for_messages = messages;
+            }
             Action::Select(pos) => {
                 s.selected = Some(pos.min(s.total_rows.saturating_sub(1)));
             }
@@ -312,7 +337,9 @@ impl State {
                 total,
                 rows,
             } => {
-                if Some(session) == self.session && seq == self.seq {
+                let fresh = seq >= self.rows_min_seq && seq > self.rows_applied_seq;
+                if Some(session) == self.session && fresh {
+                    self.rows_applied_seq = seq;
                     self.rows_start = start;
                     self.total_rows = total;
                     self.rows = Rc::new(rows);
@@ -343,6 +370,7 @@ impl State {
                         (Some(r), None) => {
                             // Not in the filtered list: show everything.
                             self.filter = Filter::default();
+                            self.rows_min_seq = self.seq.wrapping_add(1);
                             self.rows = Rc::new(Vec::new());
                             self.selected = Some(r);
                         }
@@ -542,14 +570,21 @@ pub fn app() -> Html {
             state.live.is_some(),
         );
         let seq = state.seq;
+        let fresh = state.rows_for_messages == state.messages;
+        let messages = state.messages;
         use_effect_with(deps, move |(session, filter, first, _, _)| {
             if let Some(n) = session {
                 let start = first.saturating_sub(WINDOW / 4);
                 let (cs, cl, total) = cached;
-                let covered = cs <= start && start + WINDOW <= cs + cl && cs + cl < total;
+                // The cached rows serve if nothing was decoded since they
+                // were asked for and they span the window (or reach the end).
+                let covered = fresh
+                    && cl > 0
+                    && cs <= start
+                    && (start + WINDOW <= cs + cl || cs + cl >= total);
                 if !covered {
                     let seq = seq.wrapping_add(1);
-                    dispatch.dispatch(Action::RowsRequested(seq));
+                    dispatch.dispatch(Action::RowsRequested(seq, messages));
                     bridge.send(&Request::Rows {
                         session: *n,
                         start,
