@@ -33,7 +33,8 @@ function tshark(file, port, fields) {
 // Per-message rows of a capture without a committed .tsv, by the same script.
 function tsvOf(file, port) {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rtmpscope-tsv-')), 'out.tsv');
-  const r = spawnSync('python3', [path.join(root, 'scripts/tshark-rtmp-tsv.py'), path.join(fixtures, file), String(port), out], { encoding: 'utf8' });
+  const capture = path.isAbsolute(file) ? file : path.join(fixtures, file);
+  const r = spawnSync('python3', [path.join(root, 'scripts/tshark-rtmp-tsv.py'), capture, String(port), out], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`tshark-rtmp-tsv.py failed: ${r.stderr}`);
   const rows = tsv(out);
   fs.rmSync(path.dirname(out), { recursive: true, force: true });
@@ -340,6 +341,74 @@ await test('live mode: sessions from the proxy\'s feed, with its token', async (
     await live.close();
   }
 });
+
+// The real thing when it is built: `rtmpscope proxy --ui` with its built-in
+// server, ffmpeg pushing through it, the page following live; then the
+// proxy's own capture of the session, decoded by tshark, gives the count.
+const bin = [process.env.RTMPSCOPE_BIN, path.join(root, 'target/debug/rtmpscope'), path.join(root, 'target/release/rtmpscope')]
+  .find((b) => b && fs.existsSync(b));
+const ffmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
+if (!bin || !ffmpeg) {
+  console.log(`skip live mode with rtmpscope proxy: ${bin ? 'no ffmpeg' : 'no rtmpscope binary (cargo build -p rtmpscope)'}`);
+} else {
+  await test('live mode with rtmpscope proxy --ui and a real ffmpeg push', async () => {
+    const { spawn } = await import('node:child_process');
+    const net = await import('node:net');
+    const freePort = () => new Promise((r) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => r(p)); }); });
+    const [rtmpPort, uiPort] = [await freePort(), await freePort()];
+    const caps = fs.mkdtempSync(path.join(os.tmpdir(), 'rtmpscope-e2e-caps-'));
+    const procs = [];
+    const start = (cmd, args) => { const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }); procs.push(p); return p; };
+    try {
+      const proxy = start(bin, ['proxy', '--listen', `127.0.0.1:${rtmpPort}`, '--ui', `127.0.0.1:${uiPort}`,
+        '--ui-dir', dist, '--capture-dir', caps]);
+      let up = false;
+      for (let i = 0; i < 100 && !up; i++) {
+        up = await fetch(`http://127.0.0.1:${uiPort}/feed-info`).then((r) => r.ok).catch(() => false);
+        if (!up) await new Promise((r) => setTimeout(r, 100));
+      }
+      ok(up, 'the proxy\'s UI answers');
+      const page = await context.newPage();
+      page.setDefaultTimeout(30_000);
+      await page.goto(`http://127.0.0.1:${uiPort}/`);
+      await page.waitForFunction(() => document.querySelector('#live-state')?.textContent.includes('open'));
+      const ff = start('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25',
+        '-f', 'lavfi', '-i', 'sine=frequency=440', '-t', '3', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25',
+        '-c:a', 'aac', '-f', 'flv', `rtmp://127.0.0.1:${rtmpPort}/live/cam1`]);
+      // While ffmpeg pushes, the session is live and grows.
+      await page.waitForFunction(() => document.querySelector('#sessions .session .status')?.textContent === 'live');
+      const line = await page.textContent('#sessions .session');
+      ok(line.includes('publish') && line.includes('live / cam1'), `live session: ${line}`);
+      await shot(page, '10-proxy-live');
+      const code = await new Promise((r) => ff.on('exit', r));
+      eq(code, 0, 'ffmpeg exit');
+      await page.waitForFunction(() => document.querySelector('#sessions .session .status')?.textContent === 'ok');
+      // The proxy's pcapng of the session, decoded by tshark.
+      let cap;
+      for (let i = 0; i < 50 && !cap; i++) {
+        cap = fs.readdirSync(caps).find((f) => f.endsWith('.pcapng'));
+        if (!cap) await new Promise((r) => setTimeout(r, 100));
+      }
+      ok(cap, 'the proxy wrote a capture');
+      await new Promise((r) => setTimeout(r, 500));
+      // The capture names the upstream (the built-in server) as the server:
+      // its port is the first SYN's destination.
+      const syn = spawnSync('tshark', ['-r', path.join(caps, cap), '-Y', 'tcp.flags.syn==1 && tcp.flags.ack==0',
+        '-T', 'fields', '-e', 'tcp.dstport'], { encoding: 'utf8' });
+      const serverPort = Number(syn.stdout.trim().split('\n')[0]);
+      ok(serverPort > 0, `server port from the capture: ${syn.stdout}`);
+      const rows = tsvOf(path.join(caps, cap), serverPort);
+      const total = await page.getAttribute('#messages', 'data-total');
+      eq(total, String(rows.length), 'live messages against tshark on the proxy\'s capture');
+      await shot(page, '11-proxy-done');
+      await page.close();
+      proxy.kill('SIGTERM');
+    } finally {
+      for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+      fs.rmSync(caps, { recursive: true, force: true });
+    }
+  });
+}
 
 clearTimeout(deadline);
 await context.close();
