@@ -251,6 +251,15 @@ await test('a pcapng dropped on the page decodes like the pcap', async () => {
   }, bytes);
   eq(await decoded(page), `1 sessions · ${publishRows.length} messages`, 'status line');
   eq(await page.textContent('#file-name'), 'ffmpeg-publish.pcapng', 'file name');
+  // Another capture dropped over the open one replaces it.
+  const other = [...fs.readFileSync(path.join(fixtures, 'publish-denied.pcap'))];
+  await page.evaluate((b) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(b)], 'publish-denied.pcap'));
+    document.querySelector('#messages').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, other);
+  await page.waitForFunction(() => document.querySelector('#file-name')?.textContent === 'publish-denied.pcap');
+  eq(await decoded(page), `1 sessions · ${tsv('publish-denied.tshark.tsv').length + 1} messages`, 'second file');
   await page.close();
 });
 

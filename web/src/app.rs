@@ -669,9 +669,22 @@ pub fn app() -> Html {
         })
     };
 
+    // A capture dropped anywhere replaces the one open.
+    let ondragover = Callback::from(|e: web_sys::DragEvent| e.prevent_default());
+    let ondrop = {
+        let on_files = on_files.clone();
+        Callback::from(move |e: web_sys::DragEvent| {
+            e.prevent_default();
+            let files =
+                crate::components::drop_zone::files_of(e.data_transfer().and_then(|d| d.files()));
+            if !files.is_empty() {
+                on_files.emit(files);
+            }
+        })
+    };
     let opened = !state.file_name.is_empty() || state.live.is_some();
     html! {
-        <div class="app">
+        <div class="app" {ondragover} {ondrop}>
             <Toolbar state={state.clone()} bridge={bridge.clone()} on_files={on_files.clone()} on_tab={on_tab} />
             if let Some((headline, detail)) = &state.failed {
                 <div class="error-banner" role="alert" id="open-error">

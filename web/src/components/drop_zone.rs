@@ -64,6 +64,8 @@ pub fn drop_zone(p: &Props) -> Html {
         let on_files = p.on_files.clone();
         Callback::from(move |e: DragEvent| {
             e.prevent_default();
+            // The page also takes drops (over an open capture): once is enough.
+            e.stop_propagation();
             over.set(false);
             let files = files_of(e.data_transfer().and_then(|d| d.files()));
             if !files.is_empty() {
