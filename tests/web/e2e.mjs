@@ -112,6 +112,12 @@ await test('a pcap shows tshark\'s sessions and messages', async () => {
   // The first row is the connect command, as in tshark's first row.
   const first = await page.textContent('#table-body .tr[data-pos="0"] .c-summary');
   ok(first.startsWith('connect'), `first row: ${first}`);
+  // The handshake card: C1's version field, as the fixture's .md gives it
+  // from scripts/rtmp-chunk-facts.py ("version field 09007c02" = 9.0.124.2).
+  const md = fs.readFileSync(path.join(fixtures, 'ffmpeg-publish.md'), 'utf8');
+  const vf = md.match(/version field ([0-9a-f]{8})/)[1].match(/../g).map((h) => parseInt(h, 16)).join('.');
+  const card = await page.textContent('#handshake');
+  ok(card.includes(vf), `handshake card shows ${vf}: ${card.slice(0, 200)}`);
   await shot(page, '1-ffmpeg-publish');
   await page.close();
 });
@@ -198,6 +204,23 @@ await test('a rejected publish is a finding that links to its evidence', async (
   await page.close();
 });
 
+await test('two sessions in one capture, each with tshark\'s messages', async () => {
+  const page = await openPage();
+  await openFiles(page, ['ffmpeg-extts.pcap']);
+  const rows = tsv('ffmpeg-extts.tshark.tsv');
+  const conns = [...new Set(rows.map((r) => r.conn))];
+  await decoded(page);
+  eq(await page.locator('#sessions .session').count(), conns.length, 'sessions');
+  // ffmpeg-extts.md: tshark misses one c2s message of session 0 (message 10,
+  // its extended timestamp), which the chunk walker and rtmpscope both find.
+  const want = { 0: rows.filter((r) => r.conn === '0').length + 1, 1: rows.filter((r) => r.conn === '1').length };
+  for (const n of [1, 0]) {
+    await page.click(`#sessions .session[data-session="${n}"]`);
+    await page.waitForFunction((w) => document.querySelector('#messages')?.dataset.total === String(w), want[n]);
+  }
+  await page.close();
+});
+
 await test('a publish the server drops is a finding', async () => {
   const page = await openPage();
   await openFiles(page, ['publish-denied.pcap']);
@@ -207,6 +230,7 @@ await test('a publish the server drops is a finding', async () => {
   const n = tsv('publish-denied.tshark.tsv').length + 1;
   eq(await decoded(page), `1 sessions · ${n} messages`, 'status line');
   await page.waitForSelector(`#table-body .tr.incomplete[data-pos="${n - 1}"]`);
+  ok((await page.textContent('#sessions .session')).includes('1 cut short'), 'the cut message is counted');
   await page.locator('#findings .finding[data-code="publish.dropped"]').waitFor();
   await shot(page, '5-publish-denied');
   await page.close();

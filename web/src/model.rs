@@ -199,6 +199,8 @@ pub struct SessionData {
     pub closed: [Option<bool>; 2],
     /// Whether the session ended (both directions closed, or the input ended).
     pub ended: bool,
+    /// Messages whose bytes did not all arrive.
+    pub incomplete: u64,
     diag: Diagnoser,
 }
 
@@ -227,6 +229,7 @@ impl SessionData {
             stream: None,
             closed: [None; 2],
             ended: false,
+            incomplete: 0,
             diag: Diagnoser::new(),
         }
     }
@@ -323,6 +326,8 @@ impl SessionData {
         let mut flags = 0;
         if r.complete {
             flags |= ROW_COMPLETE;
+        } else {
+            self.incomplete += 1;
         }
         if r.extended {
             flags |= ROW_EXTENDED;

@@ -231,6 +231,9 @@ pub struct SessionSummary {
     pub status: String,
     /// Messages in the session.
     pub messages: u64,
+    /// Of those, messages cut short (the capture or the connection ended inside them).
+    #[serde(default)]
+    pub incomplete: u64,
     /// Bytes per direction (c2s, s2c).
     pub bytes: [u64; 2],
     /// Error findings.

@@ -130,6 +130,7 @@ pub fn summary_of(s: &SessionData) -> SessionSummary {
         duration: (s.last_time - s.origin.start).max(0.0),
         status: s.status().to_string(),
         messages: s.rows.len() as u64,
+        incomplete: s.incomplete,
         bytes: [s.bytes[0].len(), s.bytes[1].len()],
         errors: count(rtmpscope_core::diagnose::Severity::Error),
         warnings: count(rtmpscope_core::diagnose::Severity::Warning),

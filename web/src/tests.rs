@@ -157,6 +157,8 @@ fn publish_denied_is_dropped() {
         v.findings
     );
     assert_eq!(v.summary.status, "rejected");
+    // publish-denied.md: the @setDataFrame the client had begun is cut short.
+    assert_eq!(v.summary.incomplete, 1);
 }
 
 #[test]

@@ -49,6 +49,7 @@ pub fn session_list(p: &Props) -> Html {
                         </div>
                         <div class="line2 muted">
                             { format!("app {} · {} · {} messages · {}", if s.app.is_empty() { "?" } else { &s.app }, seconds(s.duration), s.messages, s.protocol) }
+                            if s.incomplete > 0 { <span class="count warning" title="the capture or the connection ended inside these messages">{ format!(" · {} cut short", s.incomplete) }</span> }
                             if s.errors > 0 { <span class="count error">{ format!(" · {} errors", s.errors) }</span> }
                             if s.warnings > 0 { <span class="count warning">{ format!(" · {} warnings", s.warnings) }</span> }
                         </div>
