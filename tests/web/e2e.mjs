@@ -433,6 +433,8 @@ if (!bin || !ffmpeg) {
       const rows = tsvOf(path.join(caps, cap), serverPort);
       const total = await page.getAttribute('#messages', 'data-total');
       eq(total, String(rows.length), 'live messages against tshark on the proxy\'s capture');
+      // The table followed the session as it grew: its last row is on screen.
+      await page.waitForSelector(`#table-body .tr[data-pos="${rows.length - 1}"]:not(.placeholder)`);
       await shot(page, '11-proxy-done');
       await page.close();
       proxy.kill('SIGTERM');

@@ -718,7 +718,8 @@ pub fn app() -> Html {
                                         first_visible={state.first_visible}
                                         on_filter={on_filter}
                                         on_scroll={on_scroll}
-                                        on_select={on_select} />
+                                        on_select={on_select}
+                                        follow={state.live.is_some()} />
                                     <DetailPane detail={state.detail.clone()} />
                                 </div>
                             },

@@ -41,6 +41,9 @@ pub struct Props {
     pub on_scroll: Callback<u32>,
     /// Select a position.
     pub on_select: Callback<u32>,
+    /// Rows keep arriving (a live feed): a view at the end follows them.
+    #[prop_or_default]
+    pub follow: bool,
 }
 
 fn px_per_row(total: u32) -> f64 {
@@ -70,6 +73,9 @@ pub fn message_table(p: &Props) -> Html {
     let body = use_node_ref();
     let height = use_state(|| 600.0f64);
     let last_first = use_mut_ref(|| p.first_visible);
+    // Whether the view keeps to the newest rows (live): until the user
+    // scrolls away from the end, and again once they scroll back to it.
+    let following = use_mut_ref(|| true);
     let eff = px_per_row(p.total);
     let visible = ((*height / ROW_H).ceil() as u32).max(1);
 
@@ -80,9 +86,13 @@ pub fn message_table(p: &Props) -> Html {
         let total = p.total;
         let on_scroll = p.on_scroll.clone();
         let last = last_first.clone();
+        let follow = p.follow;
+        let following = following.clone();
+        let prev_total = use_mut_ref(|| 0u32);
         use_effect_with(
             (p.selected, p.first_visible, total),
             move |(sel, first, total)| {
+                let before = std::mem::replace(&mut *prev_total.borrow_mut(), *total);
                 if let Some(el) = body.cast::<Element>() {
                     let h = el.client_height() as f64;
                     if h > 0.0 && (h - *height).abs() > 1.0 {
@@ -93,6 +103,9 @@ pub fn message_table(p: &Props) -> Html {
                     let want_first = match sel {
                         Some(s) if *s < *first => Some(*s),
                         Some(s) if *s >= first + vis => Some(s + 1 - vis),
+                        None if follow && *following.borrow() && *total > before => {
+                            Some(total.saturating_sub(vis))
+                        }
                         _ => None,
                     };
                     let target = want_first.unwrap_or(*first) as f64 * eff;
@@ -114,12 +127,15 @@ pub fn message_table(p: &Props) -> Html {
     let onscroll = {
         let on_scroll = p.on_scroll.clone();
         let last = last_first.clone();
+        let following = following.clone();
         let total = p.total;
         Callback::from(move |e: Event| {
             let Some(el) = e.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
                 return;
             };
             let first = (el.scroll_top() as f64 / px_per_row(total)).floor() as u32;
+            let vis = ((el.client_height() as f64 / ROW_H).floor() as u32).max(1);
+            *following.borrow_mut() = first + vis + 1 >= total;
             if *last.borrow() != first {
                 *last.borrow_mut() = first;
                 on_scroll.emit(first);
