@@ -167,6 +167,8 @@ await test('filters, keyboard navigation and virtual scrolling', async () => {
   const want = rows.filter((r) => r.dir === 's2c' && r.type === '20').length;
   await page.waitForFunction((n) => document.querySelector('#messages').dataset.total === String(n), want);
   await page.selectOption('#f-dir', '');
+  await page.selectOption('#f-type', '9');
+  await page.waitForFunction((n) => document.querySelector('#messages').dataset.total === String(n), rows.filter((r) => r.type === '9').length);
   await page.selectOption('#f-type', '');
   await page.waitForFunction((n) => document.querySelector('#messages').dataset.total === String(n), rows.length);
   await page.click('#table-body .tr[data-pos="0"]');

@@ -232,6 +232,13 @@ pub fn message_table(p: &Props) -> Html {
                     { for [("", "all types"), ("command", "commands"), ("data", "data"), ("audio", "audio"), ("video", "video"), ("media", "audio + video"), ("control", "protocol control")].iter().map(|(v, l)| html! {
                         <option value={*v} selected={f.kind == *v}>{ *l }</option>
                     }) }
+                    <optgroup label="one type">
+                        { for [1u8, 2, 3, 4, 5, 6, 8, 9, 15, 16, 17, 18, 19, 20, 22].iter().map(|t| {
+                            let v = t.to_string();
+                            let label = format!("{t} {}", rtmpscope_core::message::type_name(*t));
+                            html! { <option value={v.clone()} selected={f.kind == v}>{ label }</option> }
+                        }) }
+                    </optgroup>
                 </select>
                 <input id="f-stream" placeholder="stream id" size="8" value={f.stream.clone()} oninput={set_input(|f, v| f.stream = v)} />
                 <input id="f-csid" placeholder="csid" size="6" value={f.csid.clone()} oninput={set_input(|f, v| f.csid = v)} />
