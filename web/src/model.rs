@@ -403,7 +403,8 @@ impl SessionData {
         self.ended = true;
     }
 
-    /// `ok`, `rejected`, `broken` or `live`.
+    /// `ok`, `rejected`, `broken`, `live` (open on the live feed) or
+    /// `decoding` (the file is still being read).
     pub fn status(&self) -> &'static str {
         let errors = || {
             self.findings
@@ -418,13 +419,14 @@ impl SessionData {
         });
         if rejected {
             "rejected"
-        } else if errors().next().is_some()
-            || self.problems.iter().any(|p| p.kind != "note")
-            || self.closed.contains(&Some(true))
-        {
+        } else if errors().next().is_some() || self.problems.iter().any(|p| p.kind != "note") {
+            // A reset alone is not counted: nginx-rtmp resets many a finished
+            // session; when it cut something short, a rule says so.
             "broken"
-        } else if !self.ended {
+        } else if !self.ended && self.origin.protocol.ends_with("(live)") {
             "live"
+        } else if !self.ended {
+            "decoding"
         } else {
             "ok"
         }

@@ -227,7 +227,7 @@ pub struct SessionSummary {
     pub start: f64,
     /// Seconds from the first to the last byte.
     pub duration: f64,
-    /// `ok`, `rejected`, `broken` or `live`.
+    /// `ok`, `rejected`, `broken`, `live` or `decoding`.
     pub status: String,
     /// Messages in the session.
     pub messages: u64,
