@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use rtmpscope_core::flv;
 use rtmpscope_core::handshake::HandshakePart;
 use rtmpscope_core::message::{
     self, Body, MSG_AUDIO, MSG_COMMAND_AMF0, MSG_COMMAND_AMF3, MSG_DATA_AMF0, MSG_DATA_AMF3,
@@ -849,10 +850,6 @@ impl Sink for JsonLines {
     }
 }
 
-const FLV_TAG_AUDIO: u8 = 8;
-const FLV_TAG_VIDEO: u8 = 9;
-const FLV_TAG_SCRIPT: u8 = 18;
-
 /// The media of a session's first media stream as an FLV file (Adobe FLV
 /// spec, Annex E), rebuilt from the kept bytes, as `export-flv` writes it.
 pub fn flv(s: &SessionData) -> Result<Vec<u8>, String> {
@@ -864,12 +861,12 @@ pub fn flv(s: &SessionData) -> Result<Vec<u8>, String> {
             continue;
         }
         let kind = match r.type_id {
-            MSG_AUDIO => FLV_TAG_AUDIO,
-            MSG_VIDEO => FLV_TAG_VIDEO,
-            MSG_DATA_AMF0 if s.summary(r).contains("onMetaData") => FLV_TAG_SCRIPT,
+            MSG_AUDIO => flv::TAG_AUDIO,
+            MSG_VIDEO => flv::TAG_VIDEO,
+            MSG_DATA_AMF0 if s.summary(r).contains("onMetaData") => flv::TAG_SCRIPT,
             _ => continue,
         };
-        if kind != FLV_TAG_SCRIPT && chosen.is_none() {
+        if kind != flv::TAG_SCRIPT && chosen.is_none() {
             chosen = Some((r.dir, r.stream_id));
         }
         if chosen.is_some_and(|c| c != (r.dir, r.stream_id)) {
@@ -880,18 +877,12 @@ pub fn flv(s: &SessionData) -> Result<Vec<u8>, String> {
             let a = sp.offset + sp.header_len as u64;
             s.bytes[r.dir as usize].read(a, a + sp.payload_len as u64, &mut payload);
         }
-        let data = if kind == FLV_TAG_SCRIPT {
-            // `@setDataFrame onMetaData {…}` is stored in FLV as `onMetaData {…}`.
-            match Body::decode(r.type_id, &payload, r.length, r.timestamp).0 {
-                Body::Data(d) if d.name.as_deref() == Some("@setDataFrame") => {
-                    let skip = d.values.first().map_or(0, |v| d.base + v.span.end as usize);
-                    payload.get(skip..).map(<[u8]>::to_vec).unwrap_or_default()
-                }
-                _ => payload,
-            }
+        let data = if kind == flv::TAG_SCRIPT {
+            let body = Body::decode(r.type_id, &payload, r.length, r.timestamp).0;
+            flv::script_data(&payload, &body).to_vec()
         } else {
-            audio |= kind == FLV_TAG_AUDIO;
-            video |= kind == FLV_TAG_VIDEO;
+            audio |= kind == flv::TAG_AUDIO;
+            video |= kind == flv::TAG_VIDEO;
             payload
         };
         tags.push((kind, r.timestamp, data));
@@ -899,21 +890,10 @@ pub fn flv(s: &SessionData) -> Result<Vec<u8>, String> {
     if !(audio || video) {
         return Err(format!("session {} carries no audio or video", s.number));
     }
-    let flags = (audio as u8) << 2 | video as u8;
-    let mut out = vec![b'F', b'L', b'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0];
-    let mut base = None;
+    let mut out = flv::header(audio, video).to_vec();
+    let mut writer = flv::TagWriter::new();
     for (kind, timestamp, data) in tags {
-        // FLV timestamps start at the stream's first one.
-        let b = *base.get_or_insert(timestamp);
-        let ts = u32::wrapping_sub(timestamp, b);
-        let len = data.len().min(0xFF_FFFF) as u32;
-        out.push(kind);
-        out.extend_from_slice(&len.to_be_bytes()[1..]);
-        out.extend_from_slice(&ts.to_be_bytes()[1..]);
-        out.push((ts >> 24) as u8);
-        out.extend_from_slice(&[0, 0, 0]);
-        out.extend_from_slice(data.get(..len as usize).unwrap_or(&[]));
-        out.extend_from_slice(&(len + 11).to_be_bytes());
+        writer.push(&mut out, kind, timestamp, &data);
     }
     Ok(out)
 }

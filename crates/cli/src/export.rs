@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
-use rtmpscope_core::message::{Body, MSG_AUDIO, MSG_DATA_AMF0, MSG_VIDEO};
+use rtmpscope_core::flv;
 use rtmpscope_core::{Direction, Event};
 
 use crate::input::{self, Input, Item};
@@ -25,47 +25,6 @@ pub struct ExportArgs {
     /// The FLV file to write.
     #[arg(short, long, value_name = "OUT.flv")]
     output: PathBuf,
-}
-
-const FLV_TAG_AUDIO: u8 = 8;
-const FLV_TAG_VIDEO: u8 = 9;
-const FLV_TAG_SCRIPT: u8 = 18;
-
-/// Writes FLV tags (Adobe FLV spec, Annex E): an 11-byte tag header, the
-/// data, and the 4-byte size of the previous tag.
-struct FlvWriter<W: Write> {
-    w: W,
-    base: Option<u32>,
-    tags: u64,
-}
-
-impl<W: Write> FlvWriter<W> {
-    fn new(mut w: W, audio: bool, video: bool) -> std::io::Result<Self> {
-        let flags = (audio as u8) << 2 | video as u8;
-        w.write_all(&[b'F', b'L', b'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0])?;
-        Ok(FlvWriter {
-            w,
-            base: None,
-            tags: 0,
-        })
-    }
-
-    fn tag(&mut self, kind: u8, timestamp: u32, data: &[u8]) -> std::io::Result<()> {
-        // FLV timestamps start at the stream's first one.
-        let base = *self.base.get_or_insert(timestamp);
-        let ts = timestamp.wrapping_sub(base);
-        let len = data.len().min(0xFF_FFFF) as u32;
-        let mut h = [0u8; 11];
-        h[0] = kind;
-        h[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
-        h[4..7].copy_from_slice(&ts.to_be_bytes()[1..]);
-        h[7] = (ts >> 24) as u8;
-        self.w.write_all(&h)?;
-        self.w.write_all(&data[..len as usize])?;
-        self.w.write_all(&(len + 11).to_be_bytes())?;
-        self.tags += 1;
-        Ok(())
-    }
 }
 
 /// A media message kept for the file.
@@ -107,11 +66,8 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
             return Ok(());
         }
         let r = &m.raw;
-        let kind = match (&m.body, r.type_id) {
-            (Body::Audio(_), MSG_AUDIO) => FLV_TAG_AUDIO,
-            (Body::Video(_), MSG_VIDEO) => FLV_TAG_VIDEO,
-            (Body::Data(d), MSG_DATA_AMF0) if d.metadata().is_some() => FLV_TAG_SCRIPT,
-            _ => return Ok(()),
+        let Some(kind) = flv::tag_type(r.type_id, &m.body) else {
+            return Ok(());
         };
         match chosen {
             None => {
@@ -128,20 +84,9 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
             return Ok(());
         }
         let payload = r.payload.to_vec();
-        let data = if kind == FLV_TAG_SCRIPT {
-            // `@setDataFrame onMetaData {…}` is stored in FLV as `onMetaData {…}`.
-            match &m.body {
-                Body::Data(d) if d.name.as_deref() == Some("@setDataFrame") => {
-                    let skip = d.values.first().map_or(0, |v| d.base + v.span.end as usize);
-                    payload.get(skip..).map(<[u8]>::to_vec).unwrap_or_default()
-                }
-                _ => payload,
-            }
-        } else {
-            audio |= kind == FLV_TAG_AUDIO;
-            video |= kind == FLV_TAG_VIDEO;
-            payload
-        };
+        audio |= kind == flv::TAG_AUDIO;
+        video |= kind == flv::TAG_VIDEO;
+        let data = flv::script_data(&payload, &m.body).to_vec();
         count += 1;
         spool_tag(
             Tag {
@@ -168,7 +113,10 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
             None => bail!("session {} carries no audio or video", a.session),
         }
     }
-    let mut flv = FlvWriter::new(BufWriter::new(out), audio, video)?;
+    let mut w = BufWriter::new(out);
+    w.write_all(&flv::header(audio, video))?;
+    let mut tags = flv::TagWriter::new();
+    let mut tag = Vec::new();
     let spooled = std::fs::read(&spool_path)?;
     let _ = std::fs::remove_file(&spool_path);
     let mut rest = &spooled[..];
@@ -179,14 +127,16 @@ pub fn run(a: ExportArgs) -> Result<ExitCode> {
         let Some(data) = rest.get(9..9 + len) else {
             break;
         };
-        flv.tag(kind, ts, data)?;
+        tag.clear();
+        tags.push(&mut tag, kind, ts, data);
+        w.write_all(&tag)?;
         rest = &rest[9 + len..];
     }
-    flv.w.flush()?;
+    w.flush()?;
     let (dir, id) = chosen.unwrap_or((Direction::ClientToServer, 0));
     eprintln!(
         "wrote {} tags ({count} messages of stream {id}, {}) to {}",
-        flv.tags,
+        tags.count(),
         dir.as_str(),
         a.output.display()
     );

@@ -13,6 +13,7 @@ pub mod chunk;
 pub mod command;
 pub mod diagnose;
 pub mod error;
+pub mod flv;
 pub mod handshake;
 pub mod json;
 pub mod media;
