@@ -257,7 +257,13 @@ fn main() {
         let c = closes.clone();
         let out = child.stdout.take().unwrap();
         let drain = std::thread::spawn(move || {
+            let mut shown = 0;
             for l in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+                // The proxy's own errors (an upstream that refused, a capture file that failed).
+                if l.contains(r#""kind":"log""#) && l.contains(r#""level":"error""#) && shown < 10 {
+                    shown += 1;
+                    eprintln!("proxy: {l}");
+                }
                 if !l.contains(r#""kind":"close""#) {
                     continue;
                 }

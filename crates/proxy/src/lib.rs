@@ -11,9 +11,11 @@
 //! bytes (shared, not copied) to the session's recorder without waiting. When
 //! the recorder is behind by more than [`ProxyConfig::capture_buffer`] bytes,
 //! the bytes are forwarded but not recorded, and the capture file and the log
-//! both say how many were left out (a capture gap). The recorder's decoding
-//! and disk writes run on tokio's blocking pool, never on the threads that
-//! forward; the lines go to one printer thread.
+//! both say how many were left out (a capture gap). The recorders (decoding,
+//! diagnosis, capture files and their disk writes) run on a runtime of their
+//! own whose threads have a lower priority (nice 19) than the ones that
+//! forward: when the CPU is short, capture falls behind and records a gap,
+//! forwarding never slows. The lines go to one printer thread.
 //!
 //! ```no_run
 //! use rtmpscope_proxy::{ProxyConfig, Upstream};
@@ -239,6 +241,9 @@ pub enum ProxyError {
     /// The TLS certificate or key could not be loaded or made, or TLS could not be set up.
     #[error("TLS: {0}")]
     Tls(#[source] std::io::Error),
+    /// The recorders' runtime could not be started.
+    #[error("cannot start the recorders' threads: {0}")]
+    Recorders(#[source] std::io::Error),
     /// The printer thread could not be started.
     #[error("cannot start the output thread: {0}")]
     Output(#[source] std::io::Error),
@@ -257,6 +262,54 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .enable_all()
         .thread_name("rtmpscope-proxy")
         .build()
+}
+
+/// How much lower than forwarding the recorders' threads run (a nice value):
+/// on a machine that forwarding keeps busy, capture and decoding get the
+/// CPU that is left, and what they cannot keep up with becomes a recorded
+/// capture gap; forwarding is never slowed.
+pub(crate) const RECORDER_NICE: i32 = 19;
+
+/// The runtime of the recorders (decoding, capture files, the log's events):
+/// one worker per core, at [`RECORDER_NICE`].
+pub(crate) struct RecorderRuntime(Option<tokio::runtime::Runtime>);
+
+impl RecorderRuntime {
+    pub(crate) fn new() -> std::io::Result<RecorderRuntime> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("rtmpscope-recorder")
+            .on_thread_start(|| {
+                // Per thread on Linux. Without the permission to change it, recorders
+                // just run at the same priority as forwarding.
+                let tid = rustix::thread::gettid();
+                if let Ok(now) = rustix::process::getpriority_process(Some(tid)) {
+                    let _ = rustix::process::setpriority_process(Some(tid), now + RECORDER_NICE);
+                }
+            })
+            .build()?;
+        Ok(RecorderRuntime(Some(rt)))
+    }
+
+    pub(crate) fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.0.as_ref().map(|rt| rt.handle().clone())
+    }
+}
+
+impl Drop for RecorderRuntime {
+    fn drop(&mut self) {
+        // A runtime may not be dropped from within another's async context; by
+        // now every recorder has finished (or was abandoned at shutdown).
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for RecorderRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecorderRuntime")
+    }
 }
 
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM: the usual `shutdown` for [`run`].

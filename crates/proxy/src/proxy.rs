@@ -16,7 +16,7 @@ use crate::server::Server;
 use crate::session::{self, Shared};
 use crate::tls::{TlsListen, TlsUpstream};
 use crate::ui;
-use crate::{ProxyConfig, ProxyError, Upstream};
+use crate::{ProxyConfig, ProxyError, RecorderRuntime, Upstream};
 
 /// A bound proxy, ready to [`serve`](Proxy::serve).
 ///
@@ -38,6 +38,8 @@ pub struct Proxy {
     listener: TcpListener,
     local: SocketAddr,
     ui: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// The recorders' runtime (dropped, in the background, when the proxy is).
+    recorders: RecorderRuntime,
     /// The built-in server's address and task, when it is the upstream.
     builtin: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     /// The RTMPS listener: socket, address, certificate fingerprint, self-signed.
@@ -50,6 +52,10 @@ impl Proxy {
     /// Checks the configuration, creates the capture directory and binds the listening socket.
     pub async fn bind(cfg: ProxyConfig) -> Result<Proxy, ProxyError> {
         let cancel = CancellationToken::new();
+        let recorders = RecorderRuntime::new().map_err(ProxyError::Recorders)?;
+        let recorder_handle = recorders
+            .handle()
+            .ok_or_else(|| ProxyError::Recorders(std::io::Error::other("no runtime")))?;
         let (target, builtin) = match cfg.upstream.addr() {
             Some(a) if has_port(a) => (a.to_string(), None),
             Some(a) => return Err(ProxyError::BadUpstream(a.to_string())),
@@ -132,6 +138,7 @@ impl Proxy {
             target,
             upstream_tls,
             tls_listen: tls.as_ref().map(|t| t.2.clone()),
+            recorders: recorder_handle,
         });
         Ok(Proxy {
             listener,
@@ -141,6 +148,7 @@ impl Proxy {
             builtin,
             shared,
             printer,
+            recorders,
         })
     }
 
@@ -176,6 +184,7 @@ impl Proxy {
             ui,
             tls,
             builtin,
+            recorders,
             ..
         } = self;
         let tls_listener = tls.map(|t| t.0);
@@ -231,6 +240,7 @@ impl Proxy {
         // Bounded too: a recorder stuck in a blocking write still holds a handle.
         let _ =
             tokio::time::timeout(grace, tokio::task::spawn_blocking(move || printer.join())).await;
+        drop(recorders);
         Ok(())
     }
 }

@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) upstream_tls: Option<TlsUpstream>,
     /// TLS towards clients on the TLS listener.
     pub(crate) tls_listen: Option<TlsListen>,
+    /// Where recorders run: the recorders' own low-priority runtime.
+    pub(crate) recorders: tokio::runtime::Handle,
 }
 
 /// Serves one accepted client to its end. `tls`: the client came in on the
@@ -157,7 +159,7 @@ pub(crate) async fn run(
         queued.clone(),
         shared.feed.clone(),
     );
-    let recorder = tokio::spawn(recorder::run(rec, rx));
+    let recorder = shared.recorders.spawn(recorder::run(rec, rx));
     let mut taps = [
         Tap::new(Direction::ClientToServer, tx.clone(), queued.clone()),
         Tap::new(Direction::ServerToClient, tx, queued),
