@@ -50,8 +50,10 @@ pub enum Frame {
 #[derive(Debug, Default)]
 struct Live {
     open: Option<Arc<str>>,
-    /// Records of each direction's first bytes, while it had no gap.
-    head: [Vec<(f64, Bytes)>; 2],
+    /// The first bytes of each direction (while it had no gap), in the order
+    /// they were recorded across both directions: a late decoder must see a
+    /// reply after its request, as the peers did.
+    head: Vec<(Direction, f64, Bytes)>,
     head_len: [usize; 2],
     /// The head stopped growing (full, or a gap broke it).
     head_done: [bool; 2],
@@ -149,7 +151,9 @@ impl Feed {
             if !live.head_done[i] {
                 let room = HEAD_MAX - live.head_len[i];
                 let take = room.min(bytes.len());
-                live.head[i].push((time, bytes.slice(..take)));
+                // A copy: a slice would keep the whole read buffer it came from alive.
+                live.head
+                    .push((dir, time, Bytes::copy_from_slice(&bytes[..take])));
                 live.head_len[i] += take;
                 live.head_done[i] = take < bytes.len() || live.head_len[i] == HEAD_MAX;
             }
@@ -206,14 +210,19 @@ impl Feed {
         for (&n, live) in &g.live {
             let Some(open) = &live.open else { continue };
             frames.push(Frame::Text(open.clone()));
+            for (dir, t, b) in &live.head {
+                frames.push(Frame::Binary(binary_frame(n, *dir, *t, b)));
+            }
             for dir in [Direction::ClientToServer, Direction::ServerToClient] {
                 let i = d(dir);
-                for (t, b) in &live.head[i] {
-                    frames.push(Frame::Binary(binary_frame(n, dir, *t, b)));
-                }
                 let missing = live.total[i] - live.head_len[i] as u64;
                 if missing > 0 {
-                    let t = live.head[i].last().map_or(0.0, |(t, _)| *t);
+                    let t = live
+                        .head
+                        .iter()
+                        .rev()
+                        .find(|(hd, _, _)| *hd == dir)
+                        .map_or(0.0, |(_, t, _)| *t);
                     frames.push(gap_frame(n, dir, missing, t));
                 }
                 if let Some(c) = &live.closed[i] {
@@ -286,6 +295,33 @@ mod tests {
         assert_eq!(bins.len(), 2);
         assert_eq!(bins[0].len(), FRAME_HEADER + HEAD_MAX);
         assert_eq!(&bins[1][FRAME_HEADER..], b"server");
+    }
+
+    #[test]
+    fn the_head_keeps_the_order_between_directions() {
+        // publish, then the server's Publish.Start, then media: a late
+        // subscriber must get them in that order, not one direction after the other.
+        let feed = Feed::new();
+        feed.open(3, "a", "b", 0.0);
+        feed.data(3, C2S, 1.0, &Bytes::from_static(b"publish"));
+        feed.data(3, S2C, 1.1, &Bytes::from_static(b"Publish.Start"));
+        feed.data(3, C2S, 1.2, &Bytes::from_static(b"media"));
+        let (frames, _) = feed.subscribe();
+        let order: Vec<(u8, Vec<u8>)> = frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Binary(b) => Some((b[4], b[FRAME_HEADER..].to_vec())),
+                Frame::Text(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (0, b"publish".to_vec()),
+                (1, b"Publish.Start".to_vec()),
+                (0, b"media".to_vec())
+            ]
+        );
     }
 
     #[test]
