@@ -131,11 +131,16 @@ async fn client(
     rate: usize,
     secs: f64,
 ) -> u64 {
-    let Ok(mut s) = TcpStream::connect(proxy).await else {
-        return 0;
+    let mut s = match TcpStream::connect(proxy).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("client {session}: cannot connect to the proxy: {e}");
+            return 0;
+        }
     };
     let hs = handshake(session);
-    if s.write_all(&hs).await.is_err() {
+    if let Err(e) = s.write_all(&hs).await {
+        eprintln!("client {session}: handshake write failed: {e}");
         return 0;
     }
     // Read the server's reply as it comes, so that the connection never stalls.
@@ -152,7 +157,8 @@ async fn client(
     let mut at = 0usize;
     let mut next = tokio::time::Instant::now();
     while start.elapsed().as_secs_f64() < secs && at + per_tick <= media.len() {
-        if w.write_all(&media[at..at + per_tick]).await.is_err() {
+        if let Err(e) = w.write_all(&media[at..at + per_tick]).await {
+            eprintln!("client {session}: write failed after {at} bytes of media: {e}");
             break;
         }
         at += per_tick;
@@ -235,7 +241,10 @@ fn main() {
         let (media, ends) = media(rate * (secs as usize + 2) + 200_000);
         let (media, ends) = (Arc::new(media), Arc::new(ends));
         let tally = Arc::new(Tally::default());
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A deep accept queue: 500 publishers arrive within milliseconds.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let l = socket.listen(4096).unwrap();
         let up = l.local_addr().unwrap();
         tokio::spawn(sink(l, media.clone(), tally.clone()));
         let dir = tempfile::tempdir().unwrap();
@@ -255,13 +264,37 @@ fn main() {
         let addr: SocketAddr = first.trim().parse().expect("the proxy's address");
         let closes = Arc::new(Closes::default());
         let c = closes.clone();
+        // At least what a publisher that sends its whole stream sends.
+        let full = (rate as f64 * secs * 0.95) as u64;
         let out = child.stdout.take().unwrap();
         let drain = std::thread::spawn(move || {
+            // Every line of a session, printed when it closes unusually: neither an idle
+            // session (the handshake only) nor a publisher that sent its whole stream.
+            let mut by_session: std::collections::HashMap<u64, Vec<String>> = Default::default();
             let mut shown = 0;
             for l in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
-                // The proxy's own errors (an upstream that refused, a capture file that failed).
-                if l.contains(r#""kind":"log""#) && l.contains(r#""level":"error""#) && shown < 10 {
-                    shown += 1;
+                let v: serde_json::Value = serde_json::from_str(&l).unwrap_or_default();
+                let n = v["session"].as_u64().unwrap_or(u64::MAX);
+                let keep = v["kind"] != "message" && v["kind"] != "handshake";
+                if keep {
+                    let lines = by_session.entry(n).or_default();
+                    if lines.len() < 50 {
+                        lines.push(l.clone());
+                    }
+                }
+                if v["kind"] == "close" {
+                    let c2s = v["c2s_bytes"].as_u64().unwrap_or(0);
+                    let whole = c2s == 3073 || c2s >= full;
+                    let lines = by_session.remove(&n).unwrap_or_default();
+                    if (!whole || v["decode_errors"].as_u64() != Some(0)) && shown < 5 {
+                        shown += 1;
+                        eprintln!("proxy session {n} ended unusually:");
+                        for x in lines {
+                            eprintln!("  {x}");
+                        }
+                    }
+                }
+                if v["kind"] == "log" && (n == u64::MAX || v["level"] == "error") {
                     eprintln!("proxy: {l}");
                 }
                 if !l.contains(r#""kind":"close""#) {

@@ -264,6 +264,26 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Connections a listening socket may hold before they are accepted. tokio's
+/// `TcpListener::bind` asks for 1024; an encoder farm reconnecting at once
+/// (or a load test) arrives faster than that, and the kernel then drops
+/// handshakes until clients retry. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening TCP socket on `addr` with [`LISTEN_BACKLOG`] (and SO_REUSEADDR,
+/// as `TcpListener::bind` sets it on Unix).
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// How much lower than forwarding the recorders' threads run (a nice value):
 /// on a machine that forwarding keeps busy, capture and decoding get the
 /// CPU that is left, and what they cannot keep up with becomes a recorded

@@ -82,12 +82,10 @@ impl Proxy {
         let tls = match &cfg.listen_tls {
             Some((addr, identity)) => {
                 let t = TlsListen::new(identity).map_err(ProxyError::Tls)?;
-                let l = TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ProxyError::Listen {
-                        addr: *addr,
-                        source,
-                    })?;
+                let l = crate::listen(*addr).map_err(|source| ProxyError::Listen {
+                    addr: *addr,
+                    source,
+                })?;
                 let local = l.local_addr().map_err(|source| ProxyError::Listen {
                     addr: *addr,
                     source,
@@ -102,13 +100,10 @@ impl Proxy {
                 source,
             })?;
         }
-        let listener =
-            TcpListener::bind(cfg.listen)
-                .await
-                .map_err(|source| ProxyError::Listen {
-                    addr: cfg.listen,
-                    source,
-                })?;
+        let listener = crate::listen(cfg.listen).map_err(|source| ProxyError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
         let local = listener.local_addr().map_err(|source| ProxyError::Listen {
             addr: cfg.listen,
             source,

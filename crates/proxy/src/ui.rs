@@ -16,7 +16,6 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
@@ -77,7 +76,7 @@ pub(crate) async fn bind(
     feed: Arc<Feed>,
     cancel: CancellationToken,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
-    let listener = TcpListener::bind(cfg.listen).await?;
+    let listener = crate::listen(cfg.listen)?;
     let local = listener.local_addr()?;
     let ui = Arc::new(Ui {
         feed,

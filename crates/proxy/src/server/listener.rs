@@ -29,7 +29,7 @@ pub struct Server {
 impl Server {
     /// Binds `addr` (port 0 picks a free port, see [`Server::local_addr`]).
     pub async fn bind(addr: SocketAddr, cfg: ServerConfig) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = crate::listen(addr)?;
         let addr = listener.local_addr()?;
         Ok(Server {
             listener,
