@@ -68,11 +68,7 @@ pub(crate) async fn pump(src: &TcpStream, dst: &TcpStream, tap: &mut Tap) -> Pum
             tap.undelivered += e.1 as u64;
             return PumpEnd::WriteFailed(e.0);
         }
-        if n >= room {
-            want = (want * 2).min(MAX_READ);
-        } else if n < want / 4 {
-            want = (want / 2).max(MIN_READ);
-        }
+        want = next_want(want, n, room);
     }
 }
 
@@ -112,11 +108,19 @@ where
             tap.undelivered += chunk.len() as u64;
             return PumpEnd::WriteFailed(e);
         }
-        if n >= room {
-            want = (want * 2).min(MAX_READ);
-        } else if n < want / 4 {
-            want = (want / 2).max(MIN_READ);
-        }
+        want = next_want(want, n, room);
+    }
+}
+
+/// The next read's buffer size: doubled when a read filled the room it had,
+/// halved when reads come in far smaller.
+fn next_want(want: usize, n: usize, room: usize) -> usize {
+    if n >= room {
+        (want * 2).min(MAX_READ)
+    } else if n < want / 4 {
+        (want / 2).max(MIN_READ)
+    } else {
+        want
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rtmpscope_core::command::CommandInfo;
-use rtmpscope_core::diagnose::{Diagnoser, Finding, Severity};
+use rtmpscope_core::diagnose::{Diagnoser, Finding};
 use rtmpscope_core::json;
 use rtmpscope_core::message::Body;
 use rtmpscope_core::{Direction, Event, Session};
@@ -591,12 +591,7 @@ fn finding_line(f: &Finding, report: &Report, session: u64, json: bool, time: f6
         f.write_json(&mut s, session);
         return s;
     }
-    let tag = match f.severity {
-        Severity::Error => "ERROR",
-        Severity::Warning => "WARNING",
-        Severity::Info => "info",
-    };
-    let mut what = format!("finding {tag} [{}] {}", f.code, f.title);
+    let mut what = format!("finding {} [{}] {}", f.severity.tag(), f.code, f.title);
     if !f.hint.is_empty() {
         what.push_str(&format!(" (hint: {})", f.hint));
     }

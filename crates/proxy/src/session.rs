@@ -1,6 +1,7 @@
 //! One client: connect upstream, forward both ways, pass on how each side
 //! ends, and let the recorder finish.
 
+use std::future::Future;
 use std::net::{Shutdown, SocketAddr};
 use std::pin::pin;
 use std::sync::atomic::AtomicUsize;
@@ -229,20 +230,13 @@ async fn forward(
 ) {
     let [c2s_tap, s2c_tap] = &mut *taps;
     let mut ends: [Option<PumpEnd>; 2] = [None, None];
-    let stop = {
-        let mut c2s = pin!(pump(client, upstream, c2s_tap));
-        let mut s2c = pin!(pump(upstream, client, s2c_tap));
-        loop {
-            tokio::select! {
-                r = &mut c2s, if ends[0].is_none() => ends[0] = Some(r),
-                r = &mut s2c, if ends[1].is_none() => ends[1] = Some(r),
-                _ = cancel.cancelled() => break Stop::Shutdown,
-            }
-            if let Some(stop) = stop_after(&ends) {
-                break stop;
-            }
-        }
-    };
+    let stop = race(
+        pump(client, upstream, c2s_tap),
+        pump(upstream, client, s2c_tap),
+        &mut ends,
+        cancel,
+    )
+    .await;
     finish(
         stop,
         &ends,
@@ -260,25 +254,40 @@ async fn forward_io(client: Conn, upstream: Conn, taps: &mut [Tap; 2], cancel: &
     let (mut client_rd, mut client_wr) = tokio::io::split(client);
     let (mut upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
     let mut ends: [Option<PumpEnd>; 2] = [None, None];
-    let stop = {
-        let mut c2s = pin!(pump_io(&mut client_rd, &mut upstream_wr, c2s_tap));
-        let mut s2c = pin!(pump_io(&mut upstream_rd, &mut client_wr, s2c_tap));
-        loop {
-            tokio::select! {
-                r = &mut c2s, if ends[0].is_none() => ends[0] = Some(r),
-                r = &mut s2c, if ends[1].is_none() => ends[1] = Some(r),
-                _ = cancel.cancelled() => break Stop::Shutdown,
-            }
-            if let Some(stop) = stop_after(&ends) {
-                break stop;
-            }
-        }
-    };
+    let stop = race(
+        pump_io(&mut client_rd, &mut upstream_wr, c2s_tap),
+        pump_io(&mut upstream_rd, &mut client_wr, s2c_tap),
+        &mut ends,
+        cancel,
+    )
+    .await;
     if let (Ok(c), Ok(u)) = &sockets {
         finish(stop, &ends, [SockRef::from(c), SockRef::from(u)], taps).await;
     } else {
         // No duplicate descriptor (out of descriptors): dropping the halves still closes both sides.
         finish(stop, &ends, [], taps).await;
+    }
+}
+
+/// Runs both directions' loops until both end, one fails, or the proxy
+/// stops; `ends` says how each direction ended (`None`: still running).
+async fn race(
+    c2s: impl Future<Output = PumpEnd>,
+    s2c: impl Future<Output = PumpEnd>,
+    ends: &mut [Option<PumpEnd>; 2],
+    cancel: &CancellationToken,
+) -> Stop {
+    let mut c2s = pin!(c2s);
+    let mut s2c = pin!(s2c);
+    loop {
+        tokio::select! {
+            r = &mut c2s, if ends[0].is_none() => ends[0] = Some(r),
+            r = &mut s2c, if ends[1].is_none() => ends[1] = Some(r),
+            _ = cancel.cancelled() => return Stop::Shutdown,
+        }
+        if let Some(stop) = stop_after(ends) {
+            return stop;
+        }
     }
 }
 

@@ -60,6 +60,15 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// `ERROR`, `WARNING` or `info`: how readable output marks a finding.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Severity::Error => "ERROR",
+            Severity::Warning => "WARNING",
+            Severity::Info => "info",
+        }
+    }
+
     /// `error`, `warning` or `info`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -167,12 +176,13 @@ impl Finding {
     /// explanation, the hint and up to five pieces of evidence.
     pub fn write_text(&self, out: &mut String) {
         use std::fmt::Write as _;
-        let tag = match self.severity {
-            Severity::Error => "ERROR",
-            Severity::Warning => "WARNING",
-            Severity::Info => "info",
-        };
-        let _ = writeln!(out, "{tag} [{}] {}", self.code, self.title);
+        let _ = writeln!(
+            out,
+            "{} [{}] {}",
+            self.severity.tag(),
+            self.code,
+            self.title
+        );
         for l in self.explanation.lines() {
             let _ = writeln!(out, "    {l}");
         }
