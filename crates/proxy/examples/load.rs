@@ -15,6 +15,10 @@
 //! divided by IDLE, bounds what an idle session costs (it includes the
 //! client's and the sink's sockets, which live in the same process).
 
+mod common;
+
+use common::noise;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,18 +28,6 @@ use rtmpscope_core::chunk::ChunkEncoder;
 use rtmpscope_proxy::{Output, Proxy, ProxyConfig, Upstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 /// The chunked media every session sends after its handshake (long enough
 /// that no session repeats it within the run), and where each message ends.

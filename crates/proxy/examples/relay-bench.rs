@@ -19,6 +19,10 @@
 //! Client, sink and echo server are plain threads with blocking sockets; the
 //! relays run on one tokio multi-thread runtime with the default worker count.
 
+mod common;
+
+use common::noise;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -37,18 +41,6 @@ fn handshake() -> Vec<u8> {
     let mut v = vec![3u8];
     v.extend(noise(7, 3072));
     v
-}
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
 }
 
 /// 16 MiB or so of chunked video messages, repeated to make up the push.
