@@ -56,7 +56,7 @@ impl<R: Read> CaptureReader<R> {
     /// The next event; `None` at the end of the capture.
     pub fn next_event(&mut self) -> Result<Option<CaptureEvent>, CaptureError> {
         loop {
-            if let Some(event) = self.engine.events.pop_front() {
+            if let Some(event) = self.engine.out.events.pop_front() {
                 return Ok(Some(event));
             }
             if let Some(w) = self.source.take_warning() {
@@ -111,17 +111,35 @@ impl<R: Read> Iterator for CaptureReader<R> {
     }
 }
 
-/// The two endpoints of a connection in a fixed order, whichever way a packet goes.
+/// The two endpoints of a connection in a fixed order, whichever way a packet
+/// goes: addresses as 128-bit numbers (IPv4 as IPv4-mapped IPv6) and the two
+/// ports, which hash much faster than a pair of `SocketAddr`s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct FlowKey(SocketAddr, SocketAddr);
+struct FlowKey {
+    low: u128,
+    high: u128,
+    /// The port of `low` in the upper half, of `high` in the lower.
+    ports: u32,
+    /// Whether `low` and `high` are IPv6 (bits 1 and 0): `::ffff:a.b.c.d` is not `a.b.c.d`.
+    v6: u8,
+}
 
 impl FlowKey {
     fn new(a: SocketAddr, b: SocketAddr) -> Self {
-        if a <= b {
-            FlowKey(a, b)
-        } else {
-            FlowKey(b, a)
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        FlowKey {
+            low: ip_bits(a),
+            high: ip_bits(b),
+            ports: u32::from(a.port()) << 16 | u32::from(b.port()),
+            v6: u8::from(a.is_ipv6()) << 1 | u8::from(b.is_ipv6()),
         }
+    }
+}
+
+fn ip_bits(a: SocketAddr) -> u128 {
+    match a {
+        SocketAddr::V4(v4) => v4.ip().to_ipv6_mapped().to_bits(),
+        SocketAddr::V6(v6) => v6.ip().to_bits(),
     }
 }
 
@@ -180,41 +198,44 @@ impl Conn {
     }
 }
 
+/// Connections by endpoints; the hasher is fast because every packet looks its
+/// connection up (SipHash was a tenth of decoding time on small packets).
+type ConnTable = HashMap<FlowKey, Conn, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Engine {
-    conns: HashMap<FlowKey, Conn>,
+    conns: ConnTable,
+    defrag: Defragmenter,
+    warned_linktypes: Vec<u32>,
+    out: Output,
+}
+
+/// Everything a connection's segments write to, apart from the table of
+/// connections, so that a connection can be worked on in place.
+#[derive(Default)]
+struct Output {
     events: VecDeque<CaptureEvent>,
     next_conn: u64,
-    defrag: Defragmenter,
     /// Current packet, for warnings.
     packet: u64,
     offset: u64,
     time: f64,
-    warned_linktypes: Vec<u32>,
     total_pending: usize,
-    out: Vec<StreamOut>,
+    stream: Vec<StreamOut>,
 }
 
 impl Engine {
-    fn warn(&mut self, message: String) {
-        self.events.push_back(CaptureEvent::Warning {
-            packet: self.packet,
-            offset: self.offset,
-            message,
-        });
-    }
-
     fn packet(&mut self, packet: &RawPacket, data: &[u8]) {
-        self.packet = packet.number;
-        self.offset = packet.offset;
-        self.time = packet.time;
+        self.out.packet = packet.number;
+        self.out.offset = packet.offset;
+        self.out.time = packet.time;
         let ip_bytes = match link::network_layer(packet.linktype, data) {
             Ok(Network::Ip(b)) => b,
             Ok(Network::Other) => return,
             Err(LinkError::Unsupported(lt)) => {
                 if !self.warned_linktypes.contains(&lt) && self.warned_linktypes.len() < 64 {
                     self.warned_linktypes.push(lt);
-                    self.warn(format!(
+                    self.out.warn(format!(
                         "packet {}: link type {lt} is not supported (Ethernet, Linux cooked SLL/SLL2, BSD loopback and raw IP are); packets of this link type are skipped",
                         packet.number
                     ));
@@ -222,7 +243,7 @@ impl Engine {
                 return;
             }
             Err(LinkError::Short { what, need, have }) => {
-                self.warn(format!(
+                self.out.warn(format!(
                     "packet {}: {what} cut short ({have} of {need} bytes); skipped",
                     packet.number
                 ));
@@ -231,7 +252,8 @@ impl Engine {
         };
         let parsed = ip::parse_ip(ip_bytes, &mut self.defrag, packet.time);
         for dropped in self.defrag.take_dropped() {
-            self.warn(format!("packet {}: {dropped}", packet.number));
+            self.out
+                .warn(format!("packet {}: {dropped}", packet.number));
         }
         match parsed {
             Ok(IpPacket::Tcp(seg)) => self.segment(&seg),
@@ -240,7 +262,7 @@ impl Engine {
                     if whole.protocol == etherparse::ip_number::TCP {
                         match ip::tcp_segment(whole.src, whole.dst, &whole.payload, None) {
                             Ok(seg) => self.segment(&seg),
-                            Err(e) => self.warn(format!(
+                            Err(e) => self.out.warn(format!(
                                 "packet {} (reassembled from IP fragments): {e}",
                                 packet.number
                             )),
@@ -249,7 +271,7 @@ impl Engine {
                 }
             }
             Ok(IpPacket::NotTcp) => {}
-            Err(e) => self.warn(format!("packet {}: {e}", packet.number)),
+            Err(e) => self.out.warn(format!("packet {}: {e}", packet.number)),
         }
     }
 
@@ -263,66 +285,152 @@ impl Engine {
                 .is_some_and(|c| c.client_isn != Some(seg.seq) || c.is_finished());
             if replaced {
                 if let Some(old) = self.conns.remove(&key) {
-                    self.finish(old);
+                    self.out.finish(old);
                 }
             }
         }
-        if !self.conns.contains_key(&key) {
-            if self.conns.len() >= MAX_CONNECTIONS {
-                self.evict();
+        // One lookup for the packets of a known connection.
+        let conn = match self.conns.get_mut(&key) {
+            Some(conn) => conn,
+            None => {
+                self.open(key, seg);
+                let Some(conn) = self.conns.get_mut(&key) else {
+                    return;
+                };
+                conn
             }
-            let (client, server, syn_seen) = if seg.flags.syn {
-                if seg.flags.ack {
-                    (seg.dst, seg.src, true)
-                } else {
-                    (seg.src, seg.dst, true)
-                }
-            } else if server_side_is_src(seg.src, seg.dst) {
-                (seg.dst, seg.src, false)
-            } else {
-                (seg.src, seg.dst, false)
-            };
-            let id = self.next_conn;
-            self.next_conn += 1;
-            self.events.push_back(CaptureEvent::Connection {
-                conn: id,
-                client,
-                server,
-                time: self.time,
-                syn_seen,
-            });
-            self.conns.insert(
-                key,
-                Conn {
-                    id,
-                    client,
-                    server,
-                    syn_seen,
-                    client_isn: None,
-                    dirs: [Reassembler::default(), Reassembler::default()],
-                    fin_seen: [false, false],
-                    mode: Mode::Classifying {
-                        heads: [Vec::new(), Vec::new()],
-                        head_done: [false, false],
-                        held: Vec::new(),
-                        held_bytes: 0,
-                    },
-                    last_packet: 0,
-                    last_time: self.time,
-                },
-            );
-        }
-        let Some(mut conn) = self.conns.remove(&key) else {
-            return;
         };
         let before = conn.pending();
-        self.apply(&mut conn, seg);
+        self.out.apply(conn, seg);
         let after = conn.pending();
-        self.total_pending = (self.total_pending + after).saturating_sub(before);
-        self.conns.insert(key, conn);
-        if self.total_pending > MAX_TOTAL_PENDING {
+        self.out.total_pending = (self.out.total_pending + after).saturating_sub(before);
+        if self.out.total_pending > MAX_TOTAL_PENDING {
             self.relieve_memory();
         }
+    }
+
+    /// Starts tracking the connection a segment belongs to.
+    fn open(&mut self, key: FlowKey, seg: &TcpSegment<'_>) {
+        if self.conns.len() >= MAX_CONNECTIONS {
+            self.evict();
+        }
+        let (client, server, syn_seen) = if seg.flags.syn {
+            if seg.flags.ack {
+                (seg.dst, seg.src, true)
+            } else {
+                (seg.src, seg.dst, true)
+            }
+        } else if server_side_is_src(seg.src, seg.dst) {
+            (seg.dst, seg.src, false)
+        } else {
+            (seg.src, seg.dst, false)
+        };
+        let id = self.out.next_conn;
+        self.out.next_conn += 1;
+        self.out.events.push_back(CaptureEvent::Connection {
+            conn: id,
+            client,
+            server,
+            time: self.out.time,
+            syn_seen,
+        });
+        self.conns.insert(
+            key,
+            Conn {
+                id,
+                client,
+                server,
+                syn_seen,
+                client_isn: None,
+                dirs: [Reassembler::default(), Reassembler::default()],
+                fin_seen: [false, false],
+                mode: Mode::Classifying {
+                    heads: [Vec::new(), Vec::new()],
+                    head_done: [false, false],
+                    held: Vec::new(),
+                    held_bytes: 0,
+                },
+                last_packet: 0,
+                last_time: self.out.time,
+            },
+        );
+    }
+
+    /// End of capture: every connection is flushed, in order of appearance.
+    fn finish_all(&mut self) {
+        let mut conns: Vec<Conn> = self.conns.drain().map(|(_, c)| c).collect();
+        conns.sort_by_key(|c| c.id);
+        for conn in conns {
+            self.out.finish(conn);
+        }
+    }
+
+    /// Drops finished connections, then the least recently active ones.
+    fn evict(&mut self) {
+        let finished: Vec<FlowKey> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_finished())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in finished {
+            self.conns.remove(&key);
+        }
+        let target = MAX_CONNECTIONS - MAX_CONNECTIONS / 8;
+        if self.conns.len() > target {
+            let mut by_age: Vec<(u64, FlowKey)> = self
+                .conns
+                .iter()
+                .map(|(k, c)| (c.last_packet, *k))
+                .collect();
+            by_age.sort_unstable_by_key(|(p, _)| *p);
+            let excess = self.conns.len() - target;
+            for (_, key) in by_age.into_iter().take(excess) {
+                if let Some(conn) = self.conns.remove(&key) {
+                    self.out.finish(conn);
+                }
+            }
+        }
+    }
+
+    /// Too many out-of-order bytes overall: the connection holding most gives up its holes.
+    fn relieve_memory(&mut self) {
+        while self.out.total_pending > MAX_TOTAL_PENDING {
+            let Some(key) = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.pending() > 0)
+                .max_by_key(|(_, c)| c.pending())
+                .map(|(k, _)| *k)
+            else {
+                self.out.total_pending = 0;
+                return;
+            };
+            let Some(conn) = self.conns.get_mut(&key) else {
+                return;
+            };
+            let before = conn.pending();
+            let mut out = std::mem::take(&mut self.out.stream);
+            for d in [C2S, S2C] {
+                conn.dirs[d].give_up_holes(self.out.time, &mut out);
+                self.out.emit(conn, d, &mut out);
+            }
+            self.out.stream = out;
+            self.out.total_pending = self
+                .out
+                .total_pending
+                .saturating_sub(before - conn.pending().min(before));
+        }
+    }
+}
+
+impl Output {
+    fn warn(&mut self, message: String) {
+        self.events.push_back(CaptureEvent::Warning {
+            packet: self.packet,
+            offset: self.offset,
+            message,
+        });
     }
 
     /// Feeds one segment to its connection.
@@ -357,7 +465,7 @@ impl Engine {
             // The other side's SYN or SYN-ACK was lost: its first byte is the one acknowledged.
             conn.dirs[other].start(seg.ack);
         }
-        let mut out = std::mem::take(&mut self.out);
+        let mut out = std::mem::take(&mut self.stream);
         if !seg.payload.is_empty() || seg.missing > 0 {
             conn.dirs[d].segment(data_seq, seg.payload, seg.missing, time, &mut out);
         } else if !conn.dirs[d].is_started() {
@@ -381,7 +489,7 @@ impl Engine {
             conn.dirs[d].reset(time, &mut out);
             self.emit(conn, d, &mut out);
         }
-        self.out = out;
+        self.stream = out;
     }
 
     /// Passes a direction's output on according to the connection's mode.
@@ -519,82 +627,15 @@ impl Engine {
     fn finish(&mut self, mut conn: Conn) {
         let time = self.time.max(conn.last_time);
         self.total_pending = self.total_pending.saturating_sub(conn.pending());
-        let mut out = std::mem::take(&mut self.out);
+        let mut out = std::mem::take(&mut self.stream);
         for d in [C2S, S2C] {
             conn.dirs[d].flush(time, &mut out);
             for o in out.drain(..) {
                 self.route(&mut conn, d, o);
             }
         }
-        self.out = out;
+        self.stream = out;
         self.try_classify(&mut conn, true);
-    }
-
-    /// End of capture: every connection is flushed, in order of appearance.
-    fn finish_all(&mut self) {
-        let mut conns: Vec<Conn> = self.conns.drain().map(|(_, c)| c).collect();
-        conns.sort_by_key(|c| c.id);
-        for conn in conns {
-            self.finish(conn);
-        }
-    }
-
-    /// Drops finished connections, then the least recently active ones.
-    fn evict(&mut self) {
-        let finished: Vec<FlowKey> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.is_finished())
-            .map(|(k, _)| *k)
-            .collect();
-        for key in finished {
-            self.conns.remove(&key);
-        }
-        let target = MAX_CONNECTIONS - MAX_CONNECTIONS / 8;
-        if self.conns.len() > target {
-            let mut by_age: Vec<(u64, FlowKey)> = self
-                .conns
-                .iter()
-                .map(|(k, c)| (c.last_packet, *k))
-                .collect();
-            by_age.sort_unstable_by_key(|(p, _)| *p);
-            let excess = self.conns.len() - target;
-            for (_, key) in by_age.into_iter().take(excess) {
-                if let Some(conn) = self.conns.remove(&key) {
-                    self.finish(conn);
-                }
-            }
-        }
-    }
-
-    /// Too many out-of-order bytes overall: the connection holding most gives up its holes.
-    fn relieve_memory(&mut self) {
-        while self.total_pending > MAX_TOTAL_PENDING {
-            let Some(key) = self
-                .conns
-                .iter()
-                .filter(|(_, c)| c.pending() > 0)
-                .max_by_key(|(_, c)| c.pending())
-                .map(|(k, _)| *k)
-            else {
-                self.total_pending = 0;
-                return;
-            };
-            let Some(mut conn) = self.conns.remove(&key) else {
-                return;
-            };
-            let before = conn.pending();
-            let mut out = std::mem::take(&mut self.out);
-            for d in [C2S, S2C] {
-                conn.dirs[d].give_up_holes(self.time, &mut out);
-                self.emit(&mut conn, d, &mut out);
-            }
-            self.out = out;
-            self.total_pending = self
-                .total_pending
-                .saturating_sub(before - conn.pending().min(before));
-            self.conns.insert(key, conn);
-        }
     }
 }
 
@@ -630,5 +671,29 @@ fn server_side_is_src(src: SocketAddr, dst: SocketAddr) -> bool {
         (true, false) => true,
         (false, true) => false,
         _ => src.port() < dst.port(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_key_is_the_same_both_ways() {
+        let a: SocketAddr = "10.0.0.1:50000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:1935".parse().unwrap();
+        assert_eq!(FlowKey::new(a, b), FlowKey::new(b, a));
+        assert_ne!(
+            FlowKey::new(a, b),
+            FlowKey::new(a, "10.0.0.2:1936".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn flow_key_tells_ipv4_from_ipv4_mapped_ipv6() {
+        let a: SocketAddr = "10.0.0.1:50000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:1935".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:10.0.0.2]:1935".parse().unwrap();
+        assert_ne!(FlowKey::new(a, b), FlowKey::new(a, mapped));
     }
 }

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 /// Out-of-order bytes held per direction before a hole is declared a gap.
 pub(crate) const MAX_PENDING_BYTES: usize = 4 << 20;
@@ -64,6 +64,30 @@ pub(crate) struct Reassembler {
     /// Highest offset the other side acknowledged.
     acked: Option<u64>,
     ended: bool,
+    /// Where in-order bytes are copied to.
+    arena: Arena,
+}
+
+/// Blocks that in-order segments are copied into, each handed out as
+/// [`Bytes`] slices: one allocation per block instead of one per segment.
+/// Blocks are small, so that a slice kept by a stalled session (a partial
+/// message) holds little memory with it.
+#[derive(Debug, Default)]
+struct Arena {
+    block: BytesMut,
+}
+
+/// Size of an arena block; larger segments get a block of their own size.
+const ARENA_BLOCK: usize = 16 << 10;
+
+impl Arena {
+    fn copy(&mut self, data: &[u8]) -> Bytes {
+        if self.block.capacity() - self.block.len() < data.len() {
+            self.block = BytesMut::with_capacity(ARENA_BLOCK.max(data.len()));
+        }
+        self.block.extend_from_slice(data);
+        self.block.split().freeze()
+    }
 }
 
 impl Reassembler {
@@ -132,7 +156,7 @@ impl Reassembler {
             let off = start.max(delivered) as u64;
             if off == self.delivered {
                 out.push(StreamOut::Data {
-                    bytes: Bytes::copy_from_slice(data),
+                    bytes: self.arena.copy(data),
                     time,
                 });
                 self.advance(data.len() as u64);
@@ -290,6 +314,7 @@ impl Reassembler {
     fn release(&mut self) {
         self.pending.clear();
         self.pending_bytes = 0;
+        self.arena = Arena::default();
     }
 
     /// Gives out the held pieces that now continue the stream.
@@ -383,6 +408,29 @@ mod tests {
             }
         }
         (data, gaps)
+    }
+
+    #[test]
+    fn in_order_segments_share_arena_blocks_and_keep_their_bytes() {
+        let mut r = Reassembler::default();
+        let mut out = Vec::new();
+        r.start(0);
+        let mut seq = 0u32;
+        let mut sent = Vec::new();
+        // Segments of 1000 to 9000 bytes: several blocks, and one too big for any.
+        for (i, len) in [1000usize, 9000, 7000, 3000, 20_000, 500]
+            .into_iter()
+            .enumerate()
+        {
+            let seg: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+            r.segment(seq, &seg, 0, 0.0, &mut out);
+            seq = seq.wrapping_add(len as u32);
+            sent.extend_from_slice(&seg);
+        }
+        assert_eq!(out.len(), 6);
+        let (data, gaps) = collect(&out);
+        assert_eq!(data, sent);
+        assert!(gaps.is_empty());
     }
 
     #[test]

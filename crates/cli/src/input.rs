@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, IsTerminal};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -114,8 +114,11 @@ fn read_raw(path: &Option<PathBuf>) -> Result<Bytes> {
     }
 }
 
+/// Connection ids to their state: looked up for every segment, so not SipHash.
+type FastMap<V> = HashMap<u64, V, foldhash::fast::RandomState>;
+
 struct Live {
-    info: SessionInfo,
+    number: u64,
     session: Session,
     closed: [bool; 2],
 }
@@ -146,28 +149,175 @@ pub fn run(input: &Input, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Resul
     }
 }
 
+/// What the decoding thread hands over: an [`Item`] that owns its parts.
+enum Owned {
+    Session(SessionInfo),
+    Event(u64, Event),
+    Closed {
+        number: u64,
+        dir: rtmpscope_core::Direction,
+        reset: bool,
+        time: f64,
+    },
+    End(u64, Box<Session>),
+    Skipped {
+        client: SocketAddr,
+        server: SocketAddr,
+        what: String,
+    },
+    Warning(String),
+}
+
+/// Items handed over at once: enough to make the hand-over cheap, few enough
+/// (and few enough payload bytes) to keep memory small.
+const BATCH_ITEMS: usize = 2048;
+const BATCH_BYTES: usize = 2 << 20;
+/// Batches on their way: the decoding thread waits when the consumer is behind.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Collects owned items and sends them in batches; `false` once the consumer is gone.
+struct Batcher {
+    items: Vec<Owned>,
+    bytes: usize,
+    tx: std::sync::mpsc::SyncSender<Vec<Owned>>,
+}
+
+impl Batcher {
+    fn push(&mut self, item: Owned) -> bool {
+        if let Owned::Event(_, Event::Message(m)) = &item {
+            self.bytes += m.raw.payload.len();
+        }
+        self.items.push(item);
+        if self.items.len() >= BATCH_ITEMS || self.bytes >= BATCH_BYTES {
+            return self.flush();
+        }
+        true
+    }
+
+    fn flush(&mut self) -> bool {
+        self.bytes = 0;
+        if self.items.is_empty() {
+            return true;
+        }
+        let batch = std::mem::replace(&mut self.items, Vec::with_capacity(BATCH_ITEMS));
+        self.tx.send(batch).is_ok()
+    }
+}
+
+/// A capture is decoded on two threads: one reads the file, reassembles TCP
+/// and decodes RTMP sessions; the caller's thread gets the items in order
+/// (and writes JSON, counts statistics, …). The two overlap, so a command
+/// takes about as long as the slower half instead of the sum.
 fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader =
-        CaptureReader::new(BufReader::with_capacity(1 << 20, file)).map_err(|e| match e {
-            CaptureError::NotACapture(why) => {
-                anyhow::anyhow!("{}: not a pcap/pcapng file: {why}", path.display())
+    // The reader buffers the file itself: a BufReader would copy every byte once more.
+    let reader = CaptureReader::new(file).map_err(|e| match e {
+        CaptureError::NotACapture(why) => {
+            anyhow::anyhow!("{}: not a pcap/pcapng file: {why}", path.display())
+        }
+        other => anyhow::anyhow!("{}: {other}", path.display()),
+    })?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
+    let mut out = Batcher {
+        items: Vec::with_capacity(BATCH_ITEMS),
+        bytes: 0,
+        tx,
+    };
+    std::thread::scope(|scope| {
+        let decoder = std::thread::Builder::new()
+            .name("decode".into())
+            .spawn_scoped(scope, move || {
+                decode_capture(path, size, reader, &mut out);
+                out.flush();
+            })
+            .context("cannot start the decoding thread")?;
+        let mut infos: FastMap<SessionInfo> = FastMap::default();
+        let mut result = Ok(());
+        'batches: for batch in rx.iter() {
+            for item in batch {
+                result = deliver(item, &mut infos, &mut sink);
+                if result.is_err() {
+                    break 'batches;
+                }
             }
-            other => anyhow::anyhow!("{}: {other}", path.display()),
-        })?;
+        }
+        // Dropping the receiver makes the decoding thread stop at its next batch.
+        drop(rx);
+        if decoder.join().is_err() {
+            bail!("the decoding thread failed");
+        }
+        result
+    })
+}
+
+/// Hands one owned item to the sink as an [`Item`].
+fn deliver(
+    item: Owned,
+    infos: &mut FastMap<SessionInfo>,
+    sink: &mut impl FnMut(Item<'_>) -> Result<()>,
+) -> Result<()> {
+    match item {
+        Owned::Session(info) => {
+            let number = info.number;
+            let info = infos.entry(number).or_insert(info);
+            sink(Item::Session(info))
+        }
+        Owned::Event(number, ev) => match infos.get(&number) {
+            Some(info) => sink(Item::Event(info, &ev)),
+            None => Ok(()),
+        },
+        Owned::Closed {
+            number,
+            dir,
+            reset,
+            time,
+        } => match infos.get(&number) {
+            Some(info) => sink(Item::Closed {
+                info,
+                dir,
+                reset,
+                time,
+            }),
+            None => Ok(()),
+        },
+        Owned::End(number, session) => match infos.remove(&number) {
+            Some(info) => sink(Item::End(&info, &session)),
+            None => Ok(()),
+        },
+        Owned::Skipped {
+            client,
+            server,
+            what,
+        } => sink(Item::Skipped {
+            client,
+            server,
+            what,
+        }),
+        Owned::Warning(message) => sink(Item::Warning(message)),
+    }
+}
+
+/// The decoding thread's work: every capture event through its session.
+/// Returns early when the consumer has stopped.
+fn decode_capture(path: &Path, size: u64, mut reader: CaptureReader<File>, out: &mut Batcher) {
     let bar = progress_bar(size);
-    let mut conns: HashMap<u64, (SocketAddr, SocketAddr, f64)> = HashMap::new();
-    let mut live: HashMap<u64, Live> = HashMap::new();
+    let mut conns: FastMap<(SocketAddr, SocketAddr, f64)> = FastMap::default();
+    let mut live: FastMap<Live> = FastMap::default();
     let mut next_session = 0u64;
     let mut events = Vec::new();
     let mut last_pos = 0u64;
+    let send_events = |number: u64, events: &mut Vec<Event>, out: &mut Batcher| {
+        events.drain(..).all(|e| out.push(Owned::Event(number, e)))
+    };
     loop {
         let ev = match reader.next_event() {
             Ok(Some(ev)) => ev,
             Ok(None) => break,
             Err(e) => {
-                sink(Item::Warning(format!("{}: {e}", path.display())))?;
+                if !out.push(Owned::Warning(format!("{}: {e}", path.display()))) {
+                    return;
+                }
                 break;
             }
         };
@@ -178,7 +328,7 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
                 last_pos = pos;
             }
         }
-        match ev {
+        let going = match ev {
             CaptureEvent::Connection {
                 conn,
                 client,
@@ -187,129 +337,130 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
                 ..
             } => {
                 conns.insert(conn, (client, server, time));
+                true
             }
             CaptureEvent::Classified { conn, kind } => {
                 let Some(&(client, server, start)) = conns.get(&conn) else {
                     continue;
                 };
                 if !kind.is_rtmp() {
-                    sink(Item::Skipped {
+                    conns.remove(&conn);
+                    out.push(Owned::Skipped {
                         client,
                         server,
                         what: kind.to_string(),
-                    })?;
-                    conns.remove(&conn);
-                    continue;
+                    })
+                } else {
+                    let session = match kind {
+                        StreamKind::RtmpMidStream => Session::mid_stream(),
+                        _ => Session::new(),
+                    };
+                    let info = SessionInfo {
+                        number: next_session,
+                        client: Some(client),
+                        server: Some(server),
+                        start,
+                        kind,
+                        files: None,
+                    };
+                    next_session += 1;
+                    live.insert(
+                        conn,
+                        Live {
+                            number: info.number,
+                            session,
+                            closed: [false; 2],
+                        },
+                    );
+                    out.push(Owned::Session(info))
                 }
-                let session = match kind {
-                    StreamKind::RtmpMidStream => Session::mid_stream(),
-                    _ => Session::new(),
-                };
-                let info = SessionInfo {
-                    number: next_session,
-                    client: Some(client),
-                    server: Some(server),
-                    start,
-                    kind,
-                    files: None,
-                };
-                next_session += 1;
-                sink(Item::Session(&info))?;
-                live.insert(
-                    conn,
-                    Live {
-                        info,
-                        session,
-                        closed: [false; 2],
-                    },
-                );
             }
             CaptureEvent::Data {
                 conn,
                 dir,
                 bytes,
                 time,
-            } => {
-                if let Some(l) = live.get_mut(&conn) {
-                    events.clear();
+            } => match live.get_mut(&conn) {
+                Some(l) => {
                     l.session.feed(dir, bytes, time, &mut events);
-                    for e in &events {
-                        sink(Item::Event(&l.info, e))?;
-                    }
+                    send_events(l.number, &mut events, out)
                 }
-            }
+                None => true,
+            },
             CaptureEvent::Gap {
                 conn,
                 dir,
                 len,
                 time,
-            } => {
-                if let Some(l) = live.get_mut(&conn) {
-                    events.clear();
+            } => match live.get_mut(&conn) {
+                Some(l) => {
                     l.session.gap(dir, len, time, &mut events);
-                    for e in &events {
-                        sink(Item::Event(&l.info, e))?;
-                    }
+                    send_events(l.number, &mut events, out)
                 }
-            }
+                None => true,
+            },
             CaptureEvent::Closed {
                 conn,
                 dir,
                 reset,
                 time,
             } => {
-                let done = match live.get_mut(&conn) {
+                let (going, done) = match live.get_mut(&conn) {
                     Some(l) => {
                         l.closed[dir as usize] = true;
-                        sink(Item::Closed {
-                            info: &l.info,
+                        let going = out.push(Owned::Closed {
+                            number: l.number,
                             dir,
                             reset,
                             time,
-                        })?;
-                        l.closed[0] && l.closed[1]
+                        });
+                        (going, l.closed[0] && l.closed[1])
                     }
-                    None => false,
+                    None => (true, false),
                 };
                 if done {
-                    if let Some(mut l) = live.remove(&conn) {
-                        finish(&mut l, &mut events, &mut sink)?;
-                    }
                     conns.remove(&conn);
+                    match live.remove(&conn) {
+                        Some(l) => going && finish(l, &mut events, out),
+                        None => going,
+                    }
+                } else {
+                    going
                 }
             }
             CaptureEvent::Warning {
                 packet,
                 offset,
                 message,
-            } => sink(Item::Warning(format!(
+            } => out.push(Owned::Warning(format!(
                 "{}: packet {packet} (file byte {offset}): {message}",
                 path.display()
-            )))?,
+            ))),
+        };
+        if !going {
+            return;
         }
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     let mut rest: Vec<Live> = live.into_values().collect();
-    rest.sort_by_key(|l| l.info.number);
-    for mut l in rest {
-        finish(&mut l, &mut events, &mut sink)?;
+    rest.sort_by_key(|l| l.number);
+    for l in rest {
+        if !finish(l, &mut events, out) {
+            return;
+        }
     }
-    Ok(())
 }
 
-fn finish(
-    l: &mut Live,
-    events: &mut Vec<Event>,
-    sink: &mut impl FnMut(Item<'_>) -> Result<()>,
-) -> Result<()> {
+/// Ends a session: its last events, then the session itself.
+fn finish(mut l: Live, events: &mut Vec<Event>, out: &mut Batcher) -> bool {
     events.clear();
     l.session.finish(events);
-    for e in events.iter() {
-        sink(Item::Event(&l.info, e))?;
-    }
-    sink(Item::End(&l.info, &l.session))
+    events
+        .drain(..)
+        .all(|e| out.push(Owned::Event(l.number, e)))
+        && out.push(Owned::End(l.number, Box::new(l.session)))
 }
 
 fn progress_bar(size: u64) -> Option<ProgressBar> {

@@ -53,33 +53,26 @@ const NEEDS_ESCAPE: [bool; 256] = {
 };
 
 /// Appends an unsigned integer in decimal.
-pub fn push_u64(out: &mut String, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend(buf[i..].iter().map(|&d| d as char));
+pub fn push_u64(out: &mut String, v: u64) {
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// Appends a signed integer in decimal.
 pub fn push_i64(out: &mut String, v: i64) {
-    if v < 0 {
-        out.push('-');
-    }
-    push_u64(out, v.unsigned_abs());
+    out.push_str(itoa::Buffer::new().format(v));
 }
 
 /// Appends a number the way JSON can carry it (non-finite values become null).
+///
+/// The digits are the shortest that read back as `v`, as Rust's `{}` prints
+/// them; ryu finds them faster (capture times are on every line), and is
+/// used where it writes plain decimals rather than an exponent.
 pub fn push_f64(out: &mut String, v: f64) {
     if v.is_finite() {
         if v.fract() == 0.0 && v.abs() < 9.0e15 {
             push_i64(out, v as i64);
+        } else if (1e-5..1e16).contains(&v.abs()) {
+            out.push_str(ryu::Buffer::new().format_finite(v));
         } else {
             let _ = write!(out, "{v}");
         }
@@ -89,10 +82,24 @@ pub fn push_f64(out: &mut String, v: f64) {
 }
 
 fn push_serde<T: Serialize>(out: &mut String, v: &T) {
-    match serde_json::to_string(v) {
-        Ok(s) => out.push_str(&s),
-        Err(_) => out.push_str("null"),
+    thread_local! {
+        /// Where serde_json writes (in many small pieces) before the result is
+        /// checked as UTF-8 once and appended: reused, so no allocation per value.
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    SCRATCH.with(|scratch| {
+        let mut buf = scratch.borrow_mut();
+        buf.clear();
+        let written = serde_json::to_writer(&mut *buf, v).is_ok();
+        match std::str::from_utf8(&buf) {
+            Ok(text) if written => out.push_str(text),
+            _ => out.push_str("null"),
+        }
+        if buf.capacity() > 1 << 20 {
+            // A huge value (an onMetaData with a large array) does not stay resident.
+            *buf = Vec::new();
+        }
+    });
 }
 
 /// A small builder for one JSON object, written in field order.
@@ -166,6 +173,26 @@ impl<'a> Obj<'a> {
     pub fn serde<T: Serialize>(&mut self, k: &str, v: &T) -> &mut Self {
         self.key(k);
         push_serde(self.out, v);
+        self
+    }
+
+    /// The `summary` field of a message, written in place (escaped only
+    /// when it needs to be: stream names and command names can hold anything).
+    fn summary(&mut self, m: &MessageEvent) -> &mut Self {
+        self.key("summary");
+        self.out.push('"');
+        let start = self.out.len();
+        m.write_summary(self.out);
+        if self.out.as_bytes()[start..]
+            .iter()
+            .any(|&b| NEEDS_ESCAPE[b as usize])
+        {
+            let text = self.out.split_off(start);
+            self.out.pop();
+            push_str(self.out, &text);
+        } else {
+            self.out.push('"');
+        }
         self
     }
 
@@ -278,7 +305,7 @@ pub fn write_message(out: &mut String, session: u64, m: &MessageEvent) {
         .int("length", r.length)
         .int("chunks", r.chunks)
         .int("fmt", r.fmt)
-        .str("summary", &m.summary());
+        .summary(m);
     if let Some(d) = r.delta {
         o.int("delta", d);
     }

@@ -1,6 +1,8 @@
 //! RTMP messages: type ids, protocol control, User Control events, shared
 //! objects and aggregates (RTMP spec §5.4, §6, §7.1).
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use crate::amf::{self, Node};
@@ -597,7 +599,27 @@ impl Body {
 
     /// A one-line description.
     pub fn summary(&self, type_id: u8, length: u32) -> String {
+        let mut s = String::new();
+        self.write_summary(&mut s, type_id, length);
+        s
+    }
+
+    /// Appends [`Body::summary`] to `s`; audio and video, the frequent
+    /// ones, are written without allocating.
+    pub fn write_summary(&self, s: &mut String, type_id: u8, length: u32) {
+        let media = |s: &mut String, kind: &str, write: &dyn Fn(&mut String)| {
+            s.push_str(kind);
+            write(s);
+            s.push_str(" (");
+            write_human_bytes(s, length);
+            s.push(')');
+        };
         match self {
+            Body::Audio(a) => return media(s, "Audio ", &|s| a.write_summary(s)),
+            Body::Video(v) => return media(s, "Video ", &|s| v.write_summary(s)),
+            _ => {}
+        }
+        let text = match self {
             Body::SetChunkSize(v) => format!("Set Chunk Size {v}"),
             Body::Abort(c) => format!("Abort Message (chunk stream {c})"),
             Body::Ack(v) => format!("Acknowledgement {v}"),
@@ -606,8 +628,7 @@ impl Body {
             Body::SetPeerBandwidth { size, limit } => {
                 format!("Set Peer Bandwidth {size} {}", limit.name())
             }
-            Body::Audio(a) => format!("Audio {} ({})", a.summary(), human_bytes(length)),
-            Body::Video(v) => format!("Video {} ({})", v.summary(), human_bytes(length)),
+            Body::Audio(_) | Body::Video(_) => String::new(),
             Body::Data(d) => d.summary(),
             Body::SharedObject(s) => s.summary(),
             Body::Command(c) => c.summary(),
@@ -617,17 +638,25 @@ impl Body {
                 human_bytes(length)
             ),
             Body::Raw => format!("{} ({})", type_name(type_id), human_bytes(length)),
-        }
+        };
+        s.push_str(&text);
     }
 }
 
 /// `18 KB`, `760 B`, `1.2 MB`.
 pub fn human_bytes(n: u32) -> String {
-    match n {
-        0..=999 => format!("{n} B"),
-        1000..=999_999 => format!("{} KB", (n + 500) / 1000),
-        _ => format!("{:.1} MB", n as f64 / 1e6),
-    }
+    let mut s = String::new();
+    write_human_bytes(&mut s, n);
+    s
+}
+
+/// Appends [`human_bytes`] to `s`.
+pub fn write_human_bytes(s: &mut String, n: u32) {
+    let _ = match n {
+        0..=999 => write!(s, "{n} B"),
+        1000..=999_999 => write!(s, "{} KB", (n + 500) / 1000),
+        _ => write!(s, "{:.1} MB", n as f64 / 1e6),
+    };
 }
 
 /// Type 17 and 15 bodies start with a format byte (§7.1.1, §7.1.2) that is 0

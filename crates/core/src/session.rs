@@ -2,6 +2,7 @@
 //! events in order, each with its byte range in its direction's stream.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -91,18 +92,26 @@ pub struct MessageEvent {
 impl MessageEvent {
     /// A one-line description (`publish cam1 live`, `Video H.264 keyframe NALU (18 KB)`).
     pub fn summary(&self) -> String {
-        let mut s = self.body.summary(self.raw.type_id, self.raw.length);
+        let mut s = String::new();
+        self.write_summary(&mut s);
+        s
+    }
+
+    /// Appends [`MessageEvent::summary`] to `s`.
+    pub fn write_summary(&self, s: &mut String) {
+        self.body
+            .write_summary(s, self.raw.type_id, self.raw.length);
         if let Some(r) = &self.reply_to {
-            s.push_str(&format!(" (reply to {r})"));
+            let _ = write!(s, " (reply to {r})");
         }
         if !self.raw.complete {
-            s.push_str(&format!(
+            let _ = write!(
+                s,
                 " [incomplete: {} of {} bytes]",
                 self.raw.payload.len(),
                 self.raw.length
-            ));
+            );
         }
-        s
     }
 }
 

@@ -2,6 +2,8 @@
 //! E.4.2.1) and Enhanced RTMP v2's ExAudioTagHeader with FourCC codecs,
 //! multichannel configuration, multitrack and ModEx.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use crate::error::{hex_preview, DecodeError};
@@ -535,11 +537,18 @@ impl AudioTag {
 
     /// A short line such as `AAC sequence header LC 44100 Hz 2ch`.
     pub fn summary(&self) -> String {
-        let mut s = String::from(self.codec);
+        let mut s = String::new();
+        self.write_summary(&mut s);
+        s
+    }
+
+    /// Appends [`AudioTag::summary`] to `s` (no allocation on the common paths).
+    pub fn write_summary(&self, s: &mut String) {
+        s.push_str(self.codec);
         if self.enhanced {
             if self.codec == "unknown" {
                 if let Some(f) = self.fourcc {
-                    s.push_str(&format!(" \"{f}\""));
+                    let _ = write!(s, " \"{f}\"");
                 }
             }
             s.push_str(" (E-RTMP)");
@@ -548,7 +557,7 @@ impl AudioTag {
                 s.push_str(&pt.label());
             }
             if let Some(kind) = self.multitrack {
-                s.push_str(&format!(" multitrack ({kind})"));
+                let _ = write!(s, " multitrack ({kind})");
                 let tracks: Vec<String> = self
                     .tracks
                     .iter()
@@ -574,7 +583,7 @@ impl AudioTag {
                 s.push_str(&c.describe());
             }
             if let Some(m) = &self.multichannel {
-                s.push_str(&format!(" {}ch {}", m.channels, m.order));
+                let _ = write!(s, " {}ch {}", m.channels, m.order);
             }
         } else if let Some(pt) = self.aac_packet_type {
             s.push(' ');
@@ -593,7 +602,7 @@ impl AudioTag {
                 });
             }
             if let Some(bits) = self.sound_size {
-                s.push_str(&format!(" {bits}-bit"));
+                let _ = write!(s, " {bits}-bit");
             }
             match self.channels {
                 Some(1) => s.push_str(" mono"),
@@ -601,8 +610,7 @@ impl AudioTag {
                 None => {}
             }
         }
-        summary_suffix(&mut s, self.truncated, self.error.as_deref());
-        s
+        summary_suffix(s, self.truncated, self.error.as_deref());
     }
 }
 

@@ -28,7 +28,7 @@ pub mod opus;
 pub mod video;
 pub mod vpx;
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::error::DecodeError;
 
@@ -264,10 +264,11 @@ fn dotted_level(major: u32, minor: u32) -> String {
 /// Appends a trailing marker for truncated or malformed tags to a summary.
 fn summary_suffix(s: &mut String, truncated: bool, error: Option<&DecodeError>) {
     if let Some(e) = error {
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             " [malformed at byte {}: expected {}]",
             e.offset, e.expected
-        ));
+        );
     } else if truncated {
         s.push_str(" [partial]");
     }

@@ -3,6 +3,8 @@
 //! and Enhanced RTMP v1/v2's ExVideoTagHeader with FourCC codecs, metadata
 //! frames, multitrack and ModEx.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use crate::error::{hex_preview, DecodeError};
@@ -705,6 +707,12 @@ impl VideoTag {
     /// `HEVC (hvc1) sequence start 1920x1080 Main L4.1`.
     pub fn summary(&self) -> String {
         let mut s = String::new();
+        self.write_summary(&mut s);
+        s
+    }
+
+    /// Appends [`VideoTag::summary`] to `s` (no allocation on the common paths).
+    pub fn write_summary(&self, s: &mut String) {
         if let Some(cmd) = self.command {
             s.push_str("video command ");
             if self.enhanced {
@@ -714,7 +722,7 @@ impl VideoTag {
         } else if self.enhanced {
             s.push_str(self.codec);
             if let Some(f) = self.fourcc {
-                s.push_str(&format!(" ({f})"));
+                let _ = write!(s, " ({f})");
             }
             let kind = self.packet_type;
             if matches!(
@@ -729,7 +737,7 @@ impl VideoTag {
                 s.push_str(&pt.label());
             }
             if let Some(layout) = self.multitrack {
-                s.push_str(&format!(" multitrack ({layout})"));
+                let _ = write!(s, " multitrack ({layout})");
                 let tracks: Vec<String> = self.tracks.iter().map(describe_track).collect();
                 if !tracks.is_empty() {
                     s.push_str(": ");
@@ -740,7 +748,7 @@ impl VideoTag {
             s.push_str(self.codec);
             if self.is_nonstandard_codec_id() {
                 if let Some(id) = self.codec_id {
-                    s.push_str(&format!(" (non-standard codec id {id})"));
+                    let _ = write!(s, " (non-standard codec id {id})");
                 }
             }
             if self.avc_packet_type != Some(AvcPacketType::SequenceHeader) {
@@ -757,15 +765,14 @@ impl VideoTag {
             s.push_str(&c.describe());
         }
         if let Some(n) = self.metadata_len {
-            s.push_str(&format!(" {n} bytes AMF"));
+            let _ = write!(s, " {n} bytes AMF");
         }
         let shows_cts = self.avc_packet_type == Some(AvcPacketType::Nalu)
             || self.packet_type == Some(VideoPacketType::CodedFrames);
         if let (true, Some(cts)) = (shows_cts && self.command.is_none(), self.composition_time) {
-            s.push_str(&format!(" cts={cts}"));
+            let _ = write!(s, " cts={cts}");
         }
-        summary_suffix(&mut s, self.truncated, self.error.as_deref());
-        s
+        summary_suffix(s, self.truncated, self.error.as_deref());
     }
 }
 
