@@ -204,10 +204,11 @@ impl Batcher {
     }
 }
 
-/// A capture is decoded on two threads: one reads the file, reassembles TCP
-/// and decodes RTMP sessions; the caller's thread gets the items in order
-/// (and writes JSON, counts statistics, …). The two overlap, so a command
-/// takes about as long as the slower half instead of the sum.
+/// A capture is decoded in a pipeline of three threads: one reads the file
+/// and reassembles TCP, one decodes the RTMP sessions, and the caller's
+/// thread gets the items in order (and writes JSON, counts statistics, …).
+/// The stages overlap on the machine's cores, so a command takes about as
+/// long as its slowest stage instead of the sum.
 fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Result<()> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -218,6 +219,7 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
         }
         other => anyhow::anyhow!("{}: {other}", path.display()),
     })?;
+    let (capture_tx, capture_rx) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
     let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
     let mut out = Batcher {
         items: Vec::with_capacity(BATCH_ITEMS),
@@ -225,10 +227,20 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
         tx,
     };
     std::thread::scope(|scope| {
+        let capture = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn_scoped(scope, move || read_capture(reader, capture_tx))
+            .context("cannot start the capture thread")?;
+        let incoming = Incoming {
+            rx: capture_rx,
+            events: Vec::new().into_iter(),
+            error: None,
+            bytes_read: 0,
+        };
         let decoder = std::thread::Builder::new()
             .name("decode".into())
             .spawn_scoped(scope, move || {
-                decode_capture(path, size, reader, &mut out);
+                decode_capture(path, size, incoming, &mut out);
                 out.flush();
             })
             .context("cannot start the decoding thread")?;
@@ -244,11 +256,81 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
         }
         // Dropping the receiver makes the decoding thread stop at its next batch.
         drop(rx);
-        if decoder.join().is_err() {
+        if decoder.join().is_err() || capture.join().is_err() {
             bail!("the decoding thread failed");
         }
         result
     })
+}
+
+/// Capture events from the reading thread, with how far it had read.
+struct CaptureBatch {
+    events: Vec<CaptureEvent>,
+    bytes_read: u64,
+    /// The reader's error after the events, which ends the capture.
+    error: Option<CaptureError>,
+}
+
+/// The reading thread's work: the capture's events, in batches.
+fn read_capture(mut reader: CaptureReader<File>, tx: std::sync::mpsc::SyncSender<CaptureBatch>) {
+    let mut events = Vec::with_capacity(BATCH_ITEMS);
+    let mut bytes = 0;
+    loop {
+        let (last, error) = match reader.next_event() {
+            Ok(Some(ev)) => {
+                if let CaptureEvent::Data { bytes: b, .. } = &ev {
+                    bytes += b.len();
+                }
+                events.push(ev);
+                (false, None)
+            }
+            Ok(None) => (true, None),
+            Err(e) => (true, Some(e)),
+        };
+        if last || events.len() >= BATCH_ITEMS || bytes >= BATCH_BYTES {
+            let batch = CaptureBatch {
+                events: std::mem::replace(&mut events, Vec::with_capacity(BATCH_ITEMS)),
+                bytes_read: reader.bytes_read(),
+                error,
+            };
+            bytes = 0;
+            // A closed channel: the decoding thread stopped early.
+            if tx.send(batch).is_err() || last {
+                return;
+            }
+        }
+    }
+}
+
+/// The decoding thread's view of the reading thread: [`CaptureReader`]'s calls.
+struct Incoming {
+    rx: std::sync::mpsc::Receiver<CaptureBatch>,
+    events: std::vec::IntoIter<CaptureEvent>,
+    error: Option<CaptureError>,
+    bytes_read: u64,
+}
+
+impl Incoming {
+    fn next_event(&mut self) -> Result<Option<CaptureEvent>, CaptureError> {
+        loop {
+            if let Some(ev) = self.events.next() {
+                return Ok(Some(ev));
+            }
+            if let Some(e) = self.error.take() {
+                return Err(e);
+            }
+            let Ok(batch) = self.rx.recv() else {
+                return Ok(None);
+            };
+            self.events = batch.events.into_iter();
+            self.error = batch.error;
+            self.bytes_read = batch.bytes_read;
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
 }
 
 /// Hands one owned item to the sink as an [`Item`].
@@ -300,7 +382,7 @@ fn deliver(
 
 /// The decoding thread's work: every capture event through its session.
 /// Returns early when the consumer has stopped.
-fn decode_capture(path: &Path, size: u64, mut reader: CaptureReader<File>, out: &mut Batcher) {
+fn decode_capture(path: &Path, size: u64, mut reader: Incoming, out: &mut Batcher) {
     let bar = progress_bar(size);
     let mut conns: FastMap<(SocketAddr, SocketAddr, f64)> = FastMap::default();
     let mut live: FastMap<Live> = FastMap::default();
