@@ -58,7 +58,7 @@ pub fn run(a: DecodeArgs) -> Result<ExitCode> {
         None => Filter::default(),
     };
     let stdout = std::io::stdout();
-    let mut w = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut w = BufWriter::with_capacity(1 << 18, stdout.lock());
     let mut line = String::with_capacity(512);
     let mut totals = text::Totals::default();
     let want = |n: u64| a.session.is_none_or(|s| s == n);
@@ -107,7 +107,8 @@ pub fn run(a: DecodeArgs) -> Result<ExitCode> {
             _ => {}
         }
         if !line.is_empty() {
-            writeln!(w, "{line}")?;
+            line.push('\n');
+            w.write_all(line.as_bytes())?;
         }
         Ok(())
     });
