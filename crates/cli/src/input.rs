@@ -171,9 +171,9 @@ enum Owned {
 /// Items handed over at once: enough to make the hand-over cheap, few enough
 /// (and few enough payload bytes) to keep memory small.
 const BATCH_ITEMS: usize = 2048;
-const BATCH_BYTES: usize = 2 << 20;
+const BATCH_BYTES: usize = 1 << 20;
 /// Batches on their way: the decoding thread waits when the consumer is behind.
-const BATCHES_IN_FLIGHT: usize = 4;
+const BATCHES_IN_FLIGHT: usize = 3;
 
 /// Collects owned items and sends them in batches; `false` once the consumer is gone.
 struct Batcher {
