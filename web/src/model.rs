@@ -776,8 +776,16 @@ pub fn decode_pair(
     sink.session(0, &origin);
     sink.data(0, Direction::ClientToServer, &c2s);
     sink.data(0, Direction::ServerToClient, &s2c);
+    // Step by step, a few thousand events at a time: a long pair never has
+    // all its events in memory at once, only their rows.
+    let mut pair = rtmpscope_core::session::PairDecoder::new(c2s, s2c);
     let mut events = Vec::new();
-    let session = rtmpscope_core::session::decode_pair(c2s, s2c, &mut events);
-    // `decode_pair` already finished the session: its events include the end.
-    sink.end(0, &session, &events, false);
+    while pair.step(&mut events) {
+        if events.len() >= 4096 {
+            sink.events(0, pair.session(), &events);
+            events.clear();
+        }
+    }
+    // The last step finished the session: its events include the end.
+    sink.end(0, pair.session(), &events, false);
 }

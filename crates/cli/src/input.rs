@@ -137,13 +137,20 @@ pub fn run(input: &Input, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Resul
                 kind: StreamKind::Rtmp,
                 files: Some((c2s.clone(), s2c.clone())),
             };
-            let mut events = Vec::new();
-            let ended = session::decode_pair(c, s, &mut events);
+            // Step by step: a long pair never has all its events in memory.
+            let mut pair = session::PairDecoder::new(c, s);
             sink(Item::Session(&info))?;
-            for e in &events {
-                sink(Item::Event(&info, e))?;
+            let mut events = Vec::new();
+            loop {
+                let more = pair.step(&mut events);
+                for e in events.drain(..) {
+                    sink(Item::Event(&info, &e))?;
+                }
+                if !more {
+                    break;
+                }
             }
-            sink(Item::End(&info, &ended))
+            sink(Item::End(&info, pair.session()))
         }
         Input::Capture(path) => run_capture(path, sink),
     }

@@ -667,36 +667,99 @@ fn looks_like_http(b: &[u8]) -> bool {
 /// one (a reply or onStatus), and so on. Events within a direction are always
 /// in stream order. Returns the finished session (its context: chunk sizes,
 /// acknowledgements, stream names).
+///
+/// All events are collected in `out`; [`PairDecoder`] hands them over a few
+/// at a time instead, for streams too large to hold every event of.
 pub fn decode_pair(c2s: Bytes, s2c: Bytes, out: &mut Vec<Event>) -> Session {
+    let mut d = PairDecoder::new(c2s, s2c);
+    while d.step(out) {}
+    d.into_session()
+}
+
+/// [`decode_pair`] step by step: each [`PairDecoder::step`] feeds a few
+/// hundred bytes and appends the events they complete, so memory holds the
+/// two streams and one step's events, not every event.
+///
+/// ```
+/// use rtmpscope_core::session::{Event, PairDecoder};
+/// let mut d = PairDecoder::new(vec![3u8; 1537].into(), bytes::Bytes::new());
+/// let mut events = Vec::new();
+/// let mut seen = 0;
+/// while d.step(&mut events) {
+///     seen += events.len();
+///     events.clear();
+/// }
+/// seen += events.len();
+/// assert_eq!(seen, 1); // C0+C1
+/// ```
+#[derive(Debug)]
+pub struct PairDecoder {
+    session: Session,
+    rest: [Bytes; 2],
+    dir: Direction,
+    started: bool,
+    finished: bool,
+}
+
+impl PairDecoder {
+    /// Bytes fed per step once the handshake is through.
     const STEP: usize = 512;
-    let mut s = Session::new();
-    let mut rest = [c2s, s2c];
-    let hs = 1 + HANDSHAKE_SIZE;
-    if rest[0].first() == Some(&RTMP_VERSION) {
-        feed_some(&mut s, &mut rest, Direction::ClientToServer, hs, out);
-        feed_some(
-            &mut s,
-            &mut rest,
-            Direction::ServerToClient,
-            hs + HANDSHAKE_SIZE,
-            out,
-        );
-        feed_some(
-            &mut s,
-            &mut rest,
-            Direction::ClientToServer,
-            HANDSHAKE_SIZE,
-            out,
-        );
-    }
-    let mut dir = Direction::ClientToServer;
-    while !(rest[0].is_empty() && rest[1].is_empty()) {
-        if rest[dir.idx()].is_empty() || feed_some(&mut s, &mut rest, dir, STEP, out) {
-            dir = dir.reverse();
+
+    /// A decoder of the client's and the server's bytes (either may be empty).
+    pub fn new(c2s: Bytes, s2c: Bytes) -> PairDecoder {
+        PairDecoder {
+            session: Session::new(),
+            rest: [c2s, s2c],
+            dir: Direction::ClientToServer,
+            started: false,
+            finished: false,
         }
     }
-    s.finish(out);
-    s
+
+    /// Feeds the next piece and appends its events to `out`; returns false
+    /// once both streams are through and the session is finished (the last
+    /// call appends the end-of-stream events).
+    pub fn step(&mut self, out: &mut Vec<Event>) -> bool {
+        if self.finished {
+            return false;
+        }
+        let (s, rest) = (&mut self.session, &mut self.rest);
+        if !self.started {
+            self.started = true;
+            let hs = 1 + HANDSHAKE_SIZE;
+            if rest[0].first() == Some(&RTMP_VERSION) {
+                feed_some(s, rest, Direction::ClientToServer, hs, out);
+                feed_some(s, rest, Direction::ServerToClient, hs + HANDSHAKE_SIZE, out);
+                feed_some(s, rest, Direction::ClientToServer, HANDSHAKE_SIZE, out);
+                return true;
+            }
+        }
+        if rest[0].is_empty() && rest[1].is_empty() {
+            s.finish(out);
+            self.finished = true;
+            return false;
+        }
+        let dir = self.dir;
+        if rest[dir.idx()].is_empty() || feed_some(s, rest, dir, Self::STEP, out) {
+            self.dir = dir.reverse();
+        }
+        true
+    }
+
+    /// The session so far (its context, chunk decoders, …).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Bytes of both streams not fed yet.
+    pub fn remaining(&self) -> usize {
+        self.rest[0].len() + self.rest[1].len()
+    }
+
+    /// The session, finished once [`PairDecoder::step`] has returned false.
+    pub fn into_session(self) -> Session {
+        self.session
+    }
 }
 
 /// Feeds up to `n` bytes of `dir`; returns whether a command message came out.

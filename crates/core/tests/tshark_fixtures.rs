@@ -295,3 +295,58 @@ fixture_tests! {
     rtmpdump_play_agrees_with_tshark => "rtmpdump-play",
     denied_publish_agrees_with_tshark => "publish-denied",
 }
+
+/// `PairDecoder` rebuilds the order of a real exchange from causality and
+/// holds one step's events at a time: on ffmpeg's publish to nginx-rtmp,
+/// every reply comes after the command it answers (so each `_result` finds
+/// its command by transaction id), the publish status after the publish,
+/// every step makes progress, and no step yields more than a few events.
+#[test]
+fn pair_decoder_steps_in_causal_order() {
+    let dir = fixtures();
+    let c2s = std::fs::read(dir.join("ffmpeg-publish.c2s")).unwrap();
+    let s2c = std::fs::read(dir.join("ffmpeg-publish.s2c")).unwrap();
+    let mut d = rtmpscope_core::session::PairDecoder::new(c2s.into(), s2c.into());
+    let mut events = Vec::new();
+    let mut commands = Vec::new();
+    let mut most = 0;
+    let mut left = d.remaining();
+    let mut steps = 0;
+    loop {
+        let more = d.step(&mut events);
+        steps += 1;
+        assert!(d.remaining() <= left, "a step fed bytes back");
+        left = d.remaining();
+        most = most.max(events.len());
+        for e in events.drain(..) {
+            if let Event::Message(m) = e {
+                if let rtmpscope_core::message::Body::Command(c) = &m.body {
+                    let reply = m.reply_to.as_deref().unwrap_or("-");
+                    commands.push(format!("{} {} {reply}", m.dir.as_str(), c.name));
+                }
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(left, 0);
+    assert!(steps > 10, "{steps} steps");
+    assert!(most <= 64, "a step yielded {most} events");
+    let pos = |what: &str| {
+        commands
+            .iter()
+            .position(|c| c.starts_with(what))
+            .unwrap_or_else(|| panic!("no {what} in {commands:?}"))
+    };
+    // tshark shows nginx answering connect and createStream (frames of the pcap).
+    assert!(
+        pos("c2s connect") < pos("s2c _result connect"),
+        "{commands:?}"
+    );
+    assert!(
+        pos("c2s createStream") < pos("s2c _result createStream"),
+        "{commands:?}"
+    );
+    assert!(pos("c2s publish") < pos("s2c onStatus"), "{commands:?}");
+}
