@@ -1,8 +1,10 @@
 //! The capture reader: packets in, connection events out.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::Read;
 use std::net::SocketAddr;
+
+use indexmap::IndexMap;
 
 use rtmpscope_core::session::Direction;
 
@@ -198,13 +200,17 @@ impl Conn {
     }
 }
 
-/// Connections by endpoints; the hasher is fast because every packet looks its
-/// connection up (SipHash was a tenth of decoding time on small packets).
-type ConnTable = HashMap<FlowKey, Conn, foldhash::fast::RandomState>;
+/// Connections by endpoints. Every packet looks its connection up, so the
+/// hasher is fast (SipHash was a tenth of decoding time on small packets) and
+/// the last connection's index is remembered: packets come in runs.
+type ConnTable = IndexMap<FlowKey, Conn, foldhash::fast::RandomState>;
 
 #[derive(Default)]
 struct Engine {
     conns: ConnTable,
+    /// The connection of the last packet and its index in `conns`, until an
+    /// entry is removed (which moves indices).
+    last: Option<(FlowKey, usize)>,
     defrag: Defragmenter,
     warned_linktypes: Vec<u32>,
     out: Output,
@@ -284,21 +290,29 @@ impl Engine {
                 .get(&key)
                 .is_some_and(|c| c.client_isn != Some(seg.seq) || c.is_finished());
             if replaced {
-                if let Some(old) = self.conns.remove(&key) {
+                self.last = None;
+                if let Some(old) = self.conns.swap_remove(&key) {
                     self.out.finish(old);
                 }
             }
         }
-        // One lookup for the packets of a known connection.
-        let conn = match self.conns.get_mut(&key) {
-            Some(conn) => conn,
+        let known = match self.last {
+            Some((k, i)) if k == key => Some(i),
+            _ => self.conns.get_index_of(&key),
+        };
+        let index = match known {
+            Some(i) => i,
             None => {
                 self.open(key, seg);
-                let Some(conn) = self.conns.get_mut(&key) else {
+                let Some(i) = self.conns.get_index_of(&key) else {
                     return;
                 };
-                conn
+                i
             }
+        };
+        self.last = Some((key, index));
+        let Some((_, conn)) = self.conns.get_index_mut(index) else {
+            return;
         };
         let before = conn.pending();
         self.out.apply(conn, seg);
@@ -358,7 +372,8 @@ impl Engine {
 
     /// End of capture: every connection is flushed, in order of appearance.
     fn finish_all(&mut self) {
-        let mut conns: Vec<Conn> = self.conns.drain().map(|(_, c)| c).collect();
+        self.last = None;
+        let mut conns: Vec<Conn> = self.conns.drain(..).map(|(_, c)| c).collect();
         conns.sort_by_key(|c| c.id);
         for conn in conns {
             self.out.finish(conn);
@@ -373,8 +388,9 @@ impl Engine {
             .filter(|(_, c)| c.is_finished())
             .map(|(k, _)| *k)
             .collect();
+        self.last = None;
         for key in finished {
-            self.conns.remove(&key);
+            self.conns.swap_remove(&key);
         }
         let target = MAX_CONNECTIONS - MAX_CONNECTIONS / 8;
         if self.conns.len() > target {
@@ -386,7 +402,7 @@ impl Engine {
             by_age.sort_unstable_by_key(|(p, _)| *p);
             let excess = self.conns.len() - target;
             for (_, key) in by_age.into_iter().take(excess) {
-                if let Some(conn) = self.conns.remove(&key) {
+                if let Some(conn) = self.conns.swap_remove(&key) {
                     self.out.finish(conn);
                 }
             }
