@@ -209,6 +209,125 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// Appends `,"k":` (or `"k":` after `{`).
+fn key_into(out: &mut String, first: &mut bool, k: &str) {
+    if !*first {
+        out.push(',');
+    }
+    *first = false;
+    out.push('"');
+    out.push_str(k);
+    out.push_str("\":");
+}
+
+/// The `audio` object of a legacy (non-E-RTMP) tag without a sequence header
+/// or an error, written directly: the bytes serde writes, without its
+/// per-field machinery (this runs for every audio message). Returns false,
+/// writing nothing, for any other tag.
+fn fast_audio(o: &mut Obj<'_>, a: &crate::media::AudioTag) -> bool {
+    let plain = !a.enhanced
+        && a.packet_type.is_none()
+        && a.fourcc.is_none()
+        && a.config.is_none()
+        && a.multichannel.is_none()
+        && a.multitrack.is_none()
+        && a.tracks.is_empty()
+        && a.mod_ex.is_empty()
+        && a.error.is_none();
+    if !plain {
+        return false;
+    }
+    o.key("audio");
+    let out = &mut *o.out;
+    out.push_str("{\"format\":");
+    push_u64(out, a.format.into());
+    out.push_str(",\"codec\":");
+    push_str(out, a.codec);
+    let mut first = false;
+    if let Some(v) = a.sound_rate {
+        key_into(out, &mut first, "sound_rate");
+        push_u64(out, v.into());
+    }
+    if let Some(v) = a.sound_size {
+        key_into(out, &mut first, "sound_size");
+        push_u64(out, v.into());
+    }
+    if let Some(v) = a.channels {
+        key_into(out, &mut first, "channels");
+        push_u64(out, v.into());
+    }
+    if let Some(t) = a.aac_packet_type {
+        key_into(out, &mut first, "aac_packet_type");
+        push_str(out, &t.key());
+    }
+    if a.truncated {
+        key_into(out, &mut first, "truncated");
+        out.push_str("true");
+    }
+    out.push('}');
+    true
+}
+
+/// The `video` object of a legacy tag without a configuration record, a
+/// command or an error, written directly as [`fast_audio`] does for audio.
+fn fast_video(o: &mut Obj<'_>, v: &crate::media::VideoTag) -> bool {
+    let plain = !v.enhanced
+        && v.fourcc.is_none()
+        && v.packet_type.is_none()
+        && v.command.is_none()
+        && v.config.is_none()
+        && v.metadata_len.is_none()
+        && v.multitrack.is_none()
+        && v.tracks.is_empty()
+        && v.mod_ex.is_empty()
+        && v.error.is_none();
+    if !plain {
+        return false;
+    }
+    o.key("video");
+    let out = &mut *o.out;
+    out.push_str("{\"frame_type\":");
+    push_str(out, &v.frame_type.key());
+    out.push_str(",\"codec\":");
+    push_str(out, v.codec);
+    let mut first = false;
+    if let Some(id) = v.codec_id {
+        key_into(out, &mut first, "codec_id");
+        push_u64(out, id.into());
+    }
+    if let Some(t) = v.avc_packet_type {
+        key_into(out, &mut first, "avc_packet_type");
+        push_str(out, &t.key());
+    }
+    if let Some(c) = v.composition_time {
+        key_into(out, &mut first, "composition_time");
+        push_i64(out, c.into());
+    }
+    if !v.nalus.is_empty() {
+        key_into(out, &mut first, "nalus");
+        out.push('[');
+        for (i, n) in v.nalus.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"type\":");
+            push_u64(out, n.nal_type.into());
+            out.push_str(",\"name\":");
+            push_str(out, n.name);
+            out.push_str(",\"size\":");
+            push_u64(out, n.size.into());
+            out.push('}');
+        }
+        out.push(']');
+    }
+    if v.truncated {
+        key_into(out, &mut first, "truncated");
+        out.push_str("true");
+    }
+    out.push('}');
+    true
+}
+
 /// Writes one event as a JSON line (without the newline) for session `session`.
 pub fn write_event(out: &mut String, session: u64, ev: &Event) {
     match ev {
@@ -356,10 +475,14 @@ pub fn write_message(out: &mut String, session: u64, m: &MessageEvent) {
             o.serde("event", u);
         }
         Body::Audio(a) => {
-            o.serde("audio", a);
+            if !fast_audio(&mut o, a) {
+                o.serde("audio", a);
+            }
         }
         Body::Video(v) => {
-            o.serde("video", v);
+            if !fast_video(&mut o, v) {
+                o.serde("video", v);
+            }
         }
         Body::Command(c) => {
             o.str("command", &c.name);
@@ -423,6 +546,64 @@ pub fn write_message(out: &mut String, session: u64, m: &MessageEvent) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `"k":` + what a fast writer wrote, or None when it declined.
+    fn fast<T>(tag: &T, f: fn(&mut Obj<'_>, &T) -> bool) -> Option<String> {
+        let mut s = String::new();
+        let mut o = Obj::new(&mut s);
+        f(&mut o, tag).then(|| s[1..].split_once(':').map(|(_, v)| v.to_string()))?
+    }
+
+    fn check_media(payload: &[u8], fast_used: &mut [usize; 2]) {
+        let full = payload.len() + 100;
+        if let Ok(a) = crate::media::parse_audio(payload, full) {
+            if let Some(got) = fast(&a, fast_audio) {
+                assert_eq!(
+                    got,
+                    serde_json::to_string(&a).unwrap(),
+                    "audio {payload:02x?}"
+                );
+                fast_used[0] += 1;
+            }
+        }
+        if let Ok(v) = crate::media::parse_video(payload, full) {
+            if let Some(got) = fast(&v, fast_video) {
+                assert_eq!(
+                    got,
+                    serde_json::to_string(&v).unwrap(),
+                    "video {payload:02x?}"
+                );
+                fast_used[1] += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn fast_media_writers_match_serde_for_every_header_byte() {
+        let mut used = [0; 2];
+        // Every first byte, then AVC/AAC packet types, composition times and
+        // NAL unit lists of several shapes (and cut short).
+        let tails: [&[u8]; 7] = [
+            &[],
+            &[0x00],
+            &[0x01],
+            &[0x01, 0x00, 0x00, 0x28],
+            &[0x01, 0xff, 0xff, 0xd8, 0, 0, 0, 2, 0x65, 0x88],
+            &[
+                0x01, 0, 0, 0, 0, 0, 0, 3, 0x06, 1, 2, 0, 0, 0, 2, 0x41, 0x9a,
+            ],
+            &[0x02, 0, 0, 0, 0x05, 0x12],
+        ];
+        for first in 0..=255u8 {
+            for tail in tails {
+                let mut p = vec![first];
+                p.extend_from_slice(tail);
+                check_media(&p, &mut used);
+            }
+        }
+        // Both writers must have been taken for many of these, not declined.
+        assert!(used[0] > 500 && used[1] > 500, "{used:?}");
+    }
 
     #[test]
     fn strings_are_escaped() {
