@@ -157,6 +157,9 @@ pub fn run(input: &Input, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Resul
 }
 
 /// What the decoding thread hands over: an [`Item`] that owns its parts.
+/// Events, nearly every item, are held inline (boxing each would cost an
+/// allocation per message).
+#[allow(clippy::large_enum_variant)]
 enum Owned {
     Session(SessionInfo),
     Event(u64, Event),
