@@ -221,6 +221,59 @@ fn read_mod_ex(
 }
 
 /// Reads a FourCC.
+/// Where one track of an Enhanced RTMP multitrack message lies.
+pub(crate) struct TrackExtent {
+    /// Its track id.
+    pub id: u8,
+    /// Its declared size; absent for a one-track layout, which runs to the end.
+    pub size: Option<u32>,
+    /// Its body's byte range in the message.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Reads a track's id and size from `tr` (positioned after its FourCC, if
+/// any, at message offset `pos`) and checks that the body fits in the
+/// message. `names` are the spec's field names (`audioTrackId`,
+/// `sizeOfAudioTrack`, or the video ones) for the errors.
+pub(crate) fn track_extent(
+    tr: &mut crate::reader::Reader<'_>,
+    pos: usize,
+    layout: MultitrackType,
+    full_len: usize,
+    names: (&str, &str),
+) -> Result<TrackExtent, DecodeError> {
+    let id = tr.u8(names.0).map_err(|e| e.at(pos as u64))?;
+    let size = if layout == MultitrackType::OneTrack {
+        None
+    } else {
+        Some(tr.u24(names.1).map_err(|e| e.at(pos as u64))?)
+    };
+    let start = pos + tr.pos();
+    let body_len = match size {
+        Some(s) => s as usize,
+        None => full_len.saturating_sub(start),
+    };
+    let end = start.saturating_add(body_len);
+    if end > full_len {
+        return Err(DecodeError::new(
+            start.saturating_sub(3),
+            format!(
+                "{} within the message ({} bytes left)",
+                names.1,
+                full_len.saturating_sub(start)
+            ),
+            body_len.to_string(),
+        ));
+    }
+    Ok(TrackExtent {
+        id,
+        size,
+        start,
+        end,
+    })
+}
+
 fn read_fourcc(r: &mut crate::reader::Reader<'_>, what: &str) -> Result<FourCc, DecodeError> {
     let b = r.take(4, what)?;
     Ok(FourCc([b[0], b[1], b[2], b[3]]))

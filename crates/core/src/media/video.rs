@@ -14,8 +14,8 @@ use crate::media::hevc::{self, HevcConfig};
 use crate::media::nal::{self, NalList, NalSyntax, NalUnit};
 use crate::media::vpx::{self, VpConfig};
 use crate::media::{
-    read_fourcc, read_mod_ex, summary_suffix, wire_enum, FourCc, ModEx, MultitrackType, Outcome,
-    MAX_TRACKS,
+    read_fourcc, read_mod_ex, summary_suffix, track_extent, wire_enum, FourCc, ModEx,
+    MultitrackType, Outcome, TrackExtent, MAX_TRACKS,
 };
 use crate::reader::Reader;
 
@@ -496,30 +496,20 @@ fn parse_ex(
                 f
             }
         };
-        let id = tr.u8("videoTrackId").map_err(|e| e.at(pos as u64))?;
-        let size = if layout == MultitrackType::OneTrack {
-            None
-        } else {
-            Some(tr.u24("sizeOfVideoTrack").map_err(|e| e.at(pos as u64))?)
-        };
-        let start = pos + tr.pos();
-        let body_len = match size {
-            Some(s) => s as usize,
-            None => full_len - start,
-        };
-        let end = start.saturating_add(body_len);
-        if end > full_len {
-            return Err(DecodeError::new(
-                start.saturating_sub(3),
-                format!(
-                    "sizeOfVideoTrack within the message ({} bytes left)",
-                    full_len - start
-                ),
-                body_len.to_string(),
-            ));
-        }
+        let TrackExtent {
+            id,
+            size,
+            start,
+            end,
+        } = track_extent(
+            &mut tr,
+            pos,
+            layout,
+            full_len,
+            ("videoTrackId", "sizeOfVideoTrack"),
+        )?;
         let avail = data.get(start..end.min(data.len())).unwrap_or(&[]);
-        let mut track = parse_track_body(track_fourcc, kind, avail, body_len, start, out);
+        let mut track = parse_track_body(track_fourcc, kind, avail, end - start, start, out);
         track.id = id;
         track.size = size;
         tag.tracks.push(track);
