@@ -759,33 +759,76 @@ impl<R: Read> CaptureDriver<R> {
     }
 }
 
-/// Decodes a pair of raw direction streams (either may be empty) as session 0.
+/// Decodes a pair of raw direction streams (either may be empty) as session
+/// 0, a step at a time as [`CaptureDriver`] does: a long pair never has all
+/// its events in memory at once, only their rows, and rows show while it runs.
+pub struct PairDriver {
+    pair: rtmpscope_core::session::PairDecoder,
+    events: Vec<Event>,
+    total: u64,
+    done: bool,
+}
+
+impl PairDriver {
+    /// Starts session 0 in `sink` with the two streams' bytes.
+    pub fn new(
+        sink: &mut impl Sink,
+        c2s: Bytes,
+        s2c: Bytes,
+        names: (Option<String>, Option<String>),
+    ) -> PairDriver {
+        let origin = Origin {
+            client: None,
+            server: None,
+            start: 0.0,
+            protocol: StreamKind::Rtmp.to_string(),
+            files: Some(names),
+        };
+        sink.session(0, &origin);
+        sink.data(0, Direction::ClientToServer, &c2s);
+        sink.data(0, Direction::ServerToClient, &s2c);
+        let total = (c2s.len() + s2c.len()) as u64;
+        PairDriver {
+            pair: rtmpscope_core::session::PairDecoder::new(c2s, s2c),
+            events: Vec::new(),
+            total,
+            done: false,
+        }
+    }
+
+    /// Bytes of the two streams decoded so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.total - self.pair.remaining() as u64
+    }
+
+    /// Takes up to `max` steps of a few hundred bytes; returns true once the
+    /// session has ended.
+    pub fn step(&mut self, sink: &mut impl Sink, max: usize) -> bool {
+        if self.done {
+            return true;
+        }
+        for _ in 0..max {
+            if !self.pair.step(&mut self.events) {
+                // The last step finished the session: its events include the end.
+                sink.end(0, self.pair.session(), &self.events, false);
+                self.events.clear();
+                self.done = true;
+                return true;
+            }
+        }
+        sink.events(0, self.pair.session(), &self.events);
+        self.events.clear();
+        false
+    }
+}
+
+/// Decodes a pair of raw direction streams (either may be empty) as session 0, all at once.
 pub fn decode_pair(
     sink: &mut impl Sink,
     c2s: Bytes,
     s2c: Bytes,
     names: (Option<String>, Option<String>),
 ) {
-    let origin = Origin {
-        client: None,
-        server: None,
-        start: 0.0,
-        protocol: StreamKind::Rtmp.to_string(),
-        files: Some(names),
-    };
-    sink.session(0, &origin);
-    sink.data(0, Direction::ClientToServer, &c2s);
-    sink.data(0, Direction::ServerToClient, &s2c);
-    // Step by step, a few thousand events at a time: a long pair never has
-    // all its events in memory at once, only their rows.
-    let mut pair = rtmpscope_core::session::PairDecoder::new(c2s, s2c);
-    let mut events = Vec::new();
-    while pair.step(&mut events) {
-        if events.len() >= 4096 {
-            sink.events(0, pair.session(), &events);
-            events.clear();
-        }
-    }
-    // The last step finished the session: its events include the end.
-    sink.end(0, pair.session(), &events, false);
+    let mut d = PairDriver::new(sink, c2s, s2c, names);
+    while !d.step(sink, 4096) {}
 }

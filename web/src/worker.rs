@@ -15,7 +15,7 @@ use web_sys::{
     MessageEvent, WebSocket,
 };
 
-use crate::model::{decode_pair, CaptureDriver};
+use crate::model::{decode_pair, CaptureDriver, PairDriver};
 use crate::protocol::{Request, Response};
 use crate::service::{flv, JsonLines, Service};
 
@@ -92,9 +92,33 @@ enum Source {
     Live,
 }
 
+/// What is being decoded step by step.
+enum Driver {
+    Capture(Box<CaptureDriver<BlobReader>>),
+    Pair(Box<PairDriver>),
+}
+
+impl Driver {
+    fn bytes_read(&self) -> u64 {
+        match self {
+            Driver::Capture(d) => d.bytes_read(),
+            Driver::Pair(d) => d.bytes_read(),
+        }
+    }
+
+    /// A step of up to `max` units of work; true once everything is decoded.
+    fn step(&mut self, sink: &mut impl crate::model::Sink, max: usize) -> bool {
+        match self {
+            Driver::Capture(d) => d.step(sink, max),
+            // A pair's unit is a few hundred bytes, a capture's one packet.
+            Driver::Pair(d) => d.step(sink, max / 4),
+        }
+    }
+}
+
 struct State {
     svc: Service,
-    driver: Option<CaptureDriver<BlobReader>>,
+    driver: Option<Driver>,
     source: Source,
     /// Incremented per open: time-boxed steps of an older file stop.
     job: u32,
@@ -218,20 +242,25 @@ fn pick_pair(files: &[File]) -> Option<(Option<File>, Option<File>)> {
     (c.is_some() || s.is_some()).then_some((c, s))
 }
 
-fn open_pair(st: &mut State, c: Option<File>, s: Option<File>) {
+/// Starts decoding a raw pair step by step; returns the job to step.
+fn open_pair(st: &mut State, c: Option<File>, s: Option<File>) -> Option<u32> {
     let read = |f: &Option<File>| f.as_ref().map_or(Ok(Bytes::new()), read_all);
     match (read(&c), read(&s)) {
         (Ok(cb), Ok(sb)) => {
             st.total = (cb.len() + sb.len()) as u64;
             let names = (c.as_ref().map(File::name), s.as_ref().map(File::name));
-            decode_pair(&mut st.svc.capture, cb, sb, names);
+            let d = PairDriver::new(&mut st.svc.capture, cb, sb, names);
+            st.driver = Some(Driver::Pair(Box::new(d)));
             st.source = Source::Pair(c, s);
-            post(&progress(st, true));
+            Some(st.job)
         }
-        (Err(e), _) | (_, Err(e)) => post(&Response::Failed {
-            headline: "The file could not be read.".into(),
-            detail: e,
-        }),
+        (Err(e), _) | (_, Err(e)) => {
+            post(&Response::Failed {
+                headline: "The file could not be read.".into(),
+                detail: e,
+            });
+            None
+        }
     }
 }
 
@@ -249,8 +278,7 @@ fn open(files: Vec<File>) {
         }
         let job = st.job;
         if let Some((c, s)) = pick_pair(&files) {
-            open_pair(&mut st, c, s);
-            return None;
+            return open_pair(&mut st, c, s);
         }
         let Some(file) = files.into_iter().next() else {
             post(&Response::Failed {
@@ -271,16 +299,13 @@ fn open(files: Vec<File>) {
         };
         match CaptureDriver::open(reader) {
             Ok(d) => {
-                st.driver = Some(d);
+                st.driver = Some(Driver::Capture(Box::new(d)));
                 st.source = Source::Capture(file);
                 Some(job)
             }
             // A raw direction stream without its .c2s/.s2c name: decoded as
             // the client's bytes, as `rtmpscope decode --c2s` would.
-            Err(e) if e.raw_rtmp => {
-                open_pair(&mut st, Some(file), None);
-                None
-            }
+            Err(e) if e.raw_rtmp => open_pair(&mut st, Some(file), None),
             Err(e) => {
                 post(&Response::Failed {
                     headline: e.headline,
