@@ -242,6 +242,23 @@ impl Rules {
                     audio(t, m, a, facts, sink);
                 }
             }
+            // After a seek the server restarts the stream at the new position:
+            // timestamps may go back, and rates are measured afresh.
+            Body::Command(c)
+                if c.status().and_then(|st| st.code.as_deref())
+                    == Some("NetStream.Seek.Notify") =>
+            {
+                if let Some(t) = self.track(m) {
+                    t.last_video = None;
+                    t.last_audio = None;
+                    t.fps_start = None;
+                    t.fps_frames = 0;
+                    t.video_bytes = 0;
+                    t.audio_bytes = 0;
+                    t.first_ts = None;
+                    t.last_ts = 0;
+                }
+            }
             Body::Data(d) => {
                 if let Some(meta) = read_meta(d, m) {
                     if let Some(t) = self.track(m) {
