@@ -680,13 +680,7 @@ impl<R: Read> PacketSource<R> {
         let (if_id, ts, data_off, data_len, _orig_len) = match parsed {
             Ok(v) => v,
             Err(e) => {
-                self.warn(
-                    offset,
-                    format!(
-                        "packet {} at byte {offset}: malformed packet block ({e}); skipped",
-                        self.packets
-                    ),
-                );
+                self.warn(offset, format!("malformed packet block ({e}); skipped"));
                 return None;
             }
         };
@@ -699,10 +693,7 @@ impl<R: Read> PacketSource<R> {
                 self.warned_interfaces.push(if_id);
                 self.warn(
                     offset,
-                    format!(
-                        "packet {} at byte {offset}: interface {if_id} was never described; its packets are skipped",
-                        self.packets
-                    ),
+                    format!("interface {if_id} was never described; its packets are skipped"),
                 );
             }
             return None;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{ip_number, IpNumber, Ipv6ExtensionSlice, LaxIpSlice, TcpSlice};
+use etherparse::{ip_number, IpNumber, LaxIpSlice, TcpSlice};
 
 /// Fragment sets reassembled at once; more evicts the oldest.
 const MAX_FRAGMENT_SETS: usize = 64;
@@ -85,18 +85,10 @@ pub(crate) fn parse_ip<'a>(
         }
         LaxIpSlice::Ipv6(v6) => {
             let h = v6.header();
-            let mut frag = None;
-            for ext in v6.extensions().clone() {
-                if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                    if f.is_fragmenting_payload() {
-                        frag = Some(FragmentInfo {
-                            id: f.identification(),
-                            offset: usize::from(f.fragment_offset().value()) * 8,
-                            more: f.more_fragments(),
-                        });
-                    }
-                }
-            }
+            // etherparse's extension iterator trusts its chain to be complete and
+            // reads out of bounds when the lax parse stopped at a bad header, so
+            // the validated bytes are walked here instead.
+            let frag = ipv6_fragment(h.next_header(), v6.extensions().slice());
             let payload_length = usize::from(h.payload_length());
             let declared = if payload_length == 0 {
                 None
@@ -138,6 +130,40 @@ pub(crate) fn parse_ip<'a>(
         None
     };
     tcp_segment(src, dst, payload.payload, declared_tcp).map(IpPacket::Tcp)
+}
+
+/// The fragment header among the IPv6 extension headers `exts` (the bytes
+/// etherparse validated, first one of type `first`), if it fragments the payload.
+fn ipv6_fragment(first: IpNumber, exts: &[u8]) -> Option<FragmentInfo> {
+    let mut next = first;
+    let mut rest = exts;
+    let mut found = None;
+    while rest.len() >= 8 {
+        let len = match next {
+            ip_number::IPV6_HOP_BY_HOP | ip_number::IPV6_ROUTE | ip_number::IPV6_DEST_OPTIONS => {
+                (usize::from(rest[1]) + 1) * 8
+            }
+            ip_number::AUTH => (usize::from(rest[1]) + 2) * 4,
+            ip_number::IPV6_FRAG => {
+                let word = u16::from_be_bytes([rest[2], rest[3]]);
+                let offset = usize::from(word >> 3) * 8;
+                let more = word & 1 == 1;
+                if offset != 0 || more {
+                    found = Some(FragmentInfo {
+                        id: u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]),
+                        offset,
+                        more,
+                    });
+                }
+                8
+            }
+            _ => break,
+        };
+        let Some(tail) = rest.get(len..) else { break };
+        next = IpNumber(rest[0]);
+        rest = tail;
+    }
+    found
 }
 
 /// Decodes a TCP header; `declared_len` is the segment's length on the wire when the capture cut it.
@@ -411,6 +437,57 @@ mod tests {
         assert_eq!(r.payload, transport);
         let seg = tcp_segment(r.src, r.dst, &r.payload, None).unwrap();
         assert_eq!(seg.payload, &(0..100u8).collect::<Vec<_>>()[..]);
+    }
+
+    /// An IPv6 header (next header `next`) followed by `rest`.
+    fn v6(next: u8, rest: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(rest.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[next, 64]);
+        p.extend_from_slice(&[0xfd; 15]);
+        p.push(1);
+        p.extend_from_slice(&[0xfd; 15]);
+        p.push(2);
+        p.extend_from_slice(rest);
+        p
+    }
+
+    #[test]
+    fn ipv6_fragments_behind_hop_by_hop_reassemble() {
+        let whole = tcp_v4(&(0..100u8).collect::<Vec<_>>());
+        let transport = &whole[20..];
+        let mut d = Defragmenter::default();
+        let mut done = None;
+        for (i, piece) in transport.chunks(48).enumerate().rev() {
+            let more = (i + 1) * 48 < transport.len();
+            // Hop-by-hop (8 bytes, next: fragment), then the fragment header.
+            let mut ext = vec![44, 0, 1, 4, 0, 0, 0, 0];
+            let word = ((i * 48 / 8) as u16) << 3 | u16::from(more);
+            ext.extend_from_slice(&[6, 0]);
+            ext.extend_from_slice(&word.to_be_bytes());
+            ext.extend_from_slice(&0x0102_0304u32.to_be_bytes());
+            ext.extend_from_slice(piece);
+            let p = v6(0, &ext);
+            assert_eq!(parse_ip(&p, &mut d, 0.0).unwrap(), IpPacket::FragmentHeld);
+            if let Some(r) = d.take_completed() {
+                done = Some(r);
+            }
+        }
+        let r = done.expect("reassembled");
+        assert_eq!(r.payload, transport);
+    }
+
+    #[test]
+    fn ipv6_extension_chain_cut_short_is_an_error() {
+        // Destination options (next: routing), then 3 bytes where the routing
+        // header's 8 should be. etherparse 0.21's iterator read past the end here.
+        let p = v6(60, &[43, 0, 1, 4, 0, 0, 0, 0, 6, 0, 0]);
+        let mut d = Defragmenter::default();
+        let err = parse_ip(&p, &mut d, 0.0).unwrap_err();
+        assert!(err.contains("IPv6 extension header"), "{err}");
+        // A fragment header whose length field claims more than is there.
+        let p = v6(0, &[44, 200, 1, 4, 0, 0, 0, 0]);
+        assert!(parse_ip(&p, &mut d, 0.0).is_err());
     }
 
     #[test]

@@ -242,24 +242,21 @@ impl Engine {
                 if !self.warned_linktypes.contains(&lt) && self.warned_linktypes.len() < 64 {
                     self.warned_linktypes.push(lt);
                     self.out.warn(format!(
-                        "packet {}: link type {lt} is not supported (Ethernet, Linux cooked SLL/SLL2, BSD loopback and raw IP are); packets of this link type are skipped",
-                        packet.number
+                        "link type {lt} is not supported (Ethernet, Linux cooked SLL/SLL2, BSD loopback and raw IP are); packets of this link type are skipped"
                     ));
                 }
                 return;
             }
             Err(LinkError::Short { what, need, have }) => {
                 self.out.warn(format!(
-                    "packet {}: {what} cut short ({have} of {need} bytes); skipped",
-                    packet.number
+                    "{what} cut short ({have} of {need} bytes); skipped"
                 ));
                 return;
             }
         };
         let parsed = ip::parse_ip(ip_bytes, &mut self.defrag, packet.time);
         for dropped in self.defrag.take_dropped() {
-            self.out
-                .warn(format!("packet {}: {dropped}", packet.number));
+            self.out.warn(dropped);
         }
         match parsed {
             Ok(IpPacket::Tcp(seg)) => self.segment(&seg),
@@ -268,16 +265,13 @@ impl Engine {
                     if whole.protocol == etherparse::ip_number::TCP {
                         match ip::tcp_segment(whole.src, whole.dst, &whole.payload, None) {
                             Ok(seg) => self.segment(&seg),
-                            Err(e) => self.out.warn(format!(
-                                "packet {} (reassembled from IP fragments): {e}",
-                                packet.number
-                            )),
+                            Err(e) => self.out.warn(format!("reassembled from IP fragments: {e}")),
                         }
                     }
                 }
             }
             Ok(IpPacket::NotTcp) => {}
-            Err(e) => self.out.warn(format!("packet {}: {e}", packet.number)),
+            Err(e) => self.out.warn(e),
         }
     }
 
@@ -580,9 +574,7 @@ impl Output {
                     len,
                     time,
                 }),
-                TunnelOut::Warning(w) => {
-                    self.warn(format!("packet {}: connection {conn}: {w}", self.packet))
-                }
+                TunnelOut::Warning(w) => self.warn(format!("connection {conn}: {w}")),
             }
         }
     }
