@@ -339,3 +339,30 @@ fn a_non_capture_file_is_named_in_the_error() {
     assert_eq!(code, 2);
     assert!(err.contains("not a pcap/pcapng file"), "{err}");
 }
+
+#[test]
+fn diagnose_tells_a_publisher_that_left_from_one_the_server_dropped() {
+    // rtmp2sink published and was killed 4 s later without sending media:
+    // tshark puts publish in frame 23 at 0.132931 s and the client's FIN in
+    // frame 27 at 3.954663 s, before nginx's (frame 28): 3.8 s after publish.
+    let idle = fixture("failures/idle-publisher.pcap");
+    let (code, out, err) = rtmpscope(&["diagnose", "--json", idle.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let errors: Vec<_> = json_lines(&out)
+        .into_iter()
+        .filter(|l| l["kind"] == "finding" && l["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert_eq!(errors[0]["code"], "publish.no_media_sent");
+    assert_eq!(
+        errors[0]["title"],
+        "The publisher sent no audio or video and closed the connection 3.8 s after publishing"
+    );
+    // An nginx push relay ends with an end of sequence and a FIN: no error.
+    let relay = fixture("failures/relay-push.pcap");
+    let (code, out, err) = rtmpscope(&["diagnose", "--json", relay.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(json_lines(&out)
+        .iter()
+        .any(|l| l["code"] == "end.no_unpublish" && l["severity"] == "info"));
+}

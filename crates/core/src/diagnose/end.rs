@@ -5,7 +5,7 @@
 //! | code | severity | when |
 //! | --- | --- | --- |
 //! | `end.truncated` | error (info when the receiver was leaving anyway) | a direction ends inside a message or a chunk header |
-//! | `end.no_unpublish` | error | the client published media and the session ends without FCUnpublish, deleteStream or closeStream |
+//! | `end.no_unpublish` | error (info when the video's end of sequence came last and the close was clean) | the client published media and the session ends without FCUnpublish, deleteStream or closeStream |
 //! | `end.server_closed` | error | the server closed the connection while the client was publishing |
 //! | `capture.gap` | warning | bytes are missing from the capture (lost or cut packets) |
 //! | `capture.ends_live` | info | the shell reported the connection still open when the capture ended |
@@ -241,6 +241,24 @@ impl Rules {
             .hint("read the server's log at this time; look at the client's last messages for what may have upset it")
             .at_opt(facts.last[1].map(|l| l.plain(Direction::ServerToClient)))
             .at_opt(last)
+            .at(publish.clone());
+            sink.raise(facts, f);
+            return;
+        }
+        let reset = matches!(first_closer(facts), Some((_, Closed { reset: true, .. })));
+        if let (Some(end), false) = (&facts.stream_end, reset) {
+            let f = Finding::new(
+                Severity::Info,
+                "end.no_unpublish",
+                "The publisher ended its stream with an end of sequence, without FCUnpublish/deleteStream",
+            )
+            .explain(format!(
+                "After {} audio/video frames the publisher sent the video's end-of-sequence marker, then closed the connection without FCUnpublish or deleteStream. The marker says the stream ended on purpose; relays end this way (nginx-rtmp's push never unpublishes), so nothing was lost. An encoder that stops by itself usually unpublishes as well.",
+                facts.media_after_publish
+            ))
+            .hint("nothing to do, unless this publisher is an encoder that should unpublish (then its stop path skips FCUnpublish/deleteStream)")
+            .at(end.clone())
+            .at_opt(last.filter(|l| l.offset != end.offset))
             .at(publish.clone());
             sink.raise(facts, f);
             return;

@@ -347,6 +347,10 @@ struct Facts {
     connect_answered: bool,
     /// The client's first publish (evidence, stream id, redacted name).
     publish: Option<(Evidence, u32)>,
+    /// Capture time of that publish.
+    publish_time: f64,
+    /// The client's video end of sequence after publish, when no coded frame followed it.
+    stream_end: Option<Evidence>,
     /// The server said NetStream.Publish.Start.
     publish_started: bool,
     /// The server refused the publish or play (set by the status rules).
@@ -470,6 +474,7 @@ impl Facts {
                     }
                     if self.publish.is_none() {
                         self.publish = Some((msg_evidence(m), m.raw.stream_id));
+                        self.publish_time = m.time;
                         self.publish_name = name.clone();
                     }
                 }
@@ -518,7 +523,11 @@ impl Facts {
                 self.media_after_publish += 1
             }
             Body::Video(v) if client && self.publish.is_some() && v.is_coded_frame() => {
-                self.media_after_publish += 1
+                self.media_after_publish += 1;
+                self.stream_end = None;
+            }
+            Body::Video(v) if client && self.publish.is_some() && v.is_sequence_end() => {
+                self.stream_end = Some(msg_evidence(m));
             }
             Body::Audio(_) | Body::Video(_) if !client => self.server_media += 1,
             _ => {}

@@ -9,7 +9,8 @@
 //! | `command.failed` | error | `_error` for createStream (nothing can be published or played without its stream id) |
 //! | `command.error` | info | `_error` for releaseStream, FCPublish, deleteStream, … (many servers answer these so, harmlessly) |
 //! | `status.warning` | warning | an onStatus with level `warning` |
-//! | `publish.dropped` | error | the session ends right after publish, with no audio or video through |
+//! | `publish.dropped` | error | the session ends right after publish, with no audio or video through, and the client did not close first |
+//! | `publish.no_media_sent` | error | the client published, sent no audio or video, and closed the connection itself |
 //! | `publish.unknown_stream_id` | error | publish on a stream id no createStream result returned |
 //! | `publish.media_before_start` | warning (error without any publish) | audio/video before NetStream.Publish.Start |
 //! | `publish.key_visible` | info | the stream key travels in clear text (shown redacted) |
@@ -19,7 +20,7 @@ use crate::command::{Command, CommandInfo};
 use crate::message::Body;
 use crate::session::{Direction, Event, MessageEvent};
 
-use super::{msg_evidence, redact, Evidence, Facts, Finding, Severity, Sink};
+use super::{msg_evidence, redact, Closed, Evidence, Facts, Finding, Severity, Sink};
 
 /// Stream ids remembered from createStream results and pending publishes.
 const MAX_IDS: usize = 64;
@@ -332,6 +333,37 @@ impl Rules {
         {
             return;
         }
+        let key = name_text(" ", facts.publish_name.as_deref());
+        if let Some(c) = client_closed_first(facts) {
+            // The publisher left by itself: the server did not drop it.
+            let waited = if facts.publish_time > 0.0 && c.time >= facts.publish_time {
+                format!(" {:.1} s after publishing", c.time - facts.publish_time)
+            } else {
+                String::new()
+            };
+            let confirmed = if facts.publish_started {
+                "the server confirmed it with NetStream.Publish.Start"
+            } else {
+                "the server did not confirm it (no NetStream.Publish.Start, no error)"
+            };
+            let f = Finding::new(
+                Severity::Error,
+                "publish.no_media_sent",
+                format!(
+                    "The publisher sent no audio or video and {} the connection{waited}",
+                    if c.reset { "reset" } else { "closed" }
+                ),
+            )
+            .explain(format!(
+                "The client published{key}, {confirmed}, and then sent not a single audio or video frame before it ended the connection itself: the server did not drop it. The encoder had nothing to send: its input never started or stalled (a camera, capture card, pipe or source URL that delivers nothing), or its encoder failed, and it gave up or was stopped."
+            ))
+            .hint("look at the encoder's side: its input (does it deliver frames?), its log around the time of the close, and whether it was stopped or killed")
+            .at(publish.clone())
+            .at_opt(self.publish_start.clone())
+            .at_opt(facts.last[0].map(|l| l.plain(Direction::ClientToServer)));
+            sink.raise(facts, f);
+            return;
+        }
         let title = match facts.closed[1] {
             Some(c) => format!(
                 "The server {} the connection right after publish",
@@ -339,7 +371,6 @@ impl Rules {
             ),
             None => "The session ends right after publish, before any audio or video".to_string(),
         };
-        let key = name_text(" ", facts.publish_name.as_deref());
         let explanation = if facts.publish_started {
             format!("The client published{key} and the server confirmed it with NetStream.Publish.Start, but the session ended before a single audio or video frame went through. nginx-rtmp does exactly this when an access rule (`deny publish`) refuses the client: it sends Publish.Start and closes the connection in the same breath, and the encoder's next write fails.")
         } else {
@@ -384,6 +415,15 @@ impl Rules {
         .at(play.clone())
         .at_opt(self.play_start.clone());
         sink.raise(facts, f);
+    }
+}
+
+/// The client's close, when the client ended the connection before the server did.
+fn client_closed_first(facts: &Facts) -> Option<Closed> {
+    match (facts.closed[0], facts.closed[1]) {
+        (Some(c), Some(s)) if c.time < s.time => Some(c),
+        (Some(c), None) => Some(c),
+        _ => None,
     }
 }
 

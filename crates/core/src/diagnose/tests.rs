@@ -587,6 +587,80 @@ fn killed_publisher_with_the_server_closing_first_is_a_server_close() {
     assert_none(&fs, "end.no_unpublish");
 }
 
+/// A diagnoser fed `evs`, then told of the closes `(dir, reset, time)` in order.
+fn diagnose_closed(evs: &[Event], closes: &[(Direction, bool, f64)]) -> Vec<Finding> {
+    let mut d = Diagnoser::new();
+    for e in evs {
+        d.observe(e);
+    }
+    for &(dir, reset, time) in closes {
+        d.closed(dir, reset, time);
+    }
+    d.finish()
+}
+
+#[test]
+fn relay_that_ends_with_an_end_of_sequence_is_not_an_error() {
+    let (c, s) = pair("failures/relay-push");
+    let evs = events_of(&c, &s);
+    // The .md: nginx's relay (client) sent the first FIN, at 3.024095 s.
+    let md = text("failures/relay-push.md");
+    assert!(md.contains("c2s 97500 bytes (FIN), s2c 3482 bytes (FIN)"));
+    assert!(md.contains("416\t3.024095000\t42646\t19361\t·······A···F"));
+    let fs = diagnose_closed(&evs, &[(C2S, false, 3.024095), (S2C, false, 3.024149)]);
+    assert!(
+        fs.iter().all(|f| f.severity != Severity::Error),
+        "{}",
+        list(&fs)
+    );
+    let f = find(&fs, "end.no_unpublish");
+    assert_eq!(f.severity, Severity::Info);
+    // The evidence is the relay's last video: the 5-byte AVC end of sequence
+    // (0x17 0x02 and a zero composition time) that tshark lists last, at 2983 ms.
+    let eos = messages(&evs)
+        .filter(|m| m.dir == C2S && m.raw.type_id == 9)
+        .last()
+        .unwrap();
+    assert_eq!((eos.raw.length, eos.raw.timestamp), (5, 2983));
+    assert!(md.contains("414\t0x08,0x09\t3018,2983\t1\t7"));
+    let off = (eos.raw.spans[0].offset + u64::from(eos.raw.spans[0].header_len)) as usize;
+    assert_eq!(&c[off..off + 5], &[0x17, 0x02, 0, 0, 0]);
+    points_at(&f.evidence[0], eos);
+    // The same session cut by a reset is not a clean end: an error again.
+    let fs = diagnose_closed(&evs, &[(C2S, true, 3.024095)]);
+    assert_eq!(find(&fs, "end.no_unpublish").severity, Severity::Error);
+}
+
+#[test]
+fn publisher_that_sends_nothing_and_leaves_is_not_dropped_by_the_server() {
+    let (c, s) = pair("failures/idle-publisher");
+    let evs = events_of(&c, &s);
+    // From the .md: rtmp2sink's FIN (frame 27) comes before nginx's (frame 28),
+    // and nginx logged the publish, then the client's disconnect.
+    let md = text("failures/idle-publisher.md");
+    assert!(md.contains("27\t3.954663000\t42648\t19361\t·······A···F"));
+    assert!(md.contains("28\t3.954904000\t19361\t42648\t·······A···F"));
+    assert!(md.contains("publish: name='idle'"));
+    let fs = diagnose_closed(&evs, &[(C2S, false, 3.954663), (S2C, false, 3.954904)]);
+    let f = find(&fs, "publish.no_media_sent");
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(
+        f.title,
+        "The publisher sent no audio or video and closed the connection"
+    );
+    assert_none(&fs, "publish.dropped");
+    let publish = msg(&evs, C2S, |m| command_name(m) == Some("publish"));
+    points_at(&f.evidence[0], publish);
+    assert!(messages(&evs).all(|m| !matches!(m.raw.type_id, 8 | 9)));
+    // Had nginx closed first, the server would be the one that dropped it.
+    let fs = diagnose_closed(&evs, &[(S2C, false, 3.95), (C2S, false, 3.96)]);
+    assert_eq!(
+        find(&fs, "publish.dropped").title,
+        "The server closed the connection right after publish"
+    );
+    assert_none(&fs, "publish.no_media_sent");
+}
+
 #[test]
 fn long_gop_from_ffmpeg_g600_breaks_the_keyframe_interval() {
     let (evs, fs) = run("failures/long-gop");

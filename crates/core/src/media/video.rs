@@ -662,6 +662,14 @@ impl VideoTag {
         }
     }
 
+    /// Whether this ends the sequence (AVC end of sequence or E-RTMP SequenceEnd):
+    /// what an encoder or relay sends when it stops a stream on purpose.
+    pub fn is_sequence_end(&self) -> bool {
+        self.command.is_none()
+            && (self.avc_packet_type == Some(AvcPacketType::EndOfSequence)
+                || self.packet_type == Some(VideoPacketType::SequenceEnd))
+    }
+
     /// Whether this is a coded keyframe (frame type 1 carrying video, not a sequence header).
     pub fn is_keyframe(&self) -> bool {
         self.frame_type == FrameType::KeyFrame && self.is_coded_frame()
