@@ -209,6 +209,13 @@ impl SessionStats {
                 s.video_bytes += r.length as u64;
                 if v.is_sequence_header() {
                     s.video_codec = Some(v.summary());
+                } else if s.video_codec.is_none()
+                    && !v.enhanced
+                    && matches!(v.codec_id, Some(1..=6))
+                {
+                    // Sorenson H.263, Screen video, VP6…: no configuration
+                    // record, the tag header names the codec.
+                    s.video_codec = Some(v.codec.to_string());
                 }
                 if v.is_coded_frame() {
                     s.media_time(r.timestamp);

@@ -200,6 +200,7 @@ fn pcap_decoding_agrees_with_tshark_on_every_message() {
         "publish-denied",
         "ffmpeg-crossts",
         "ffmpeg-extts",
+        "ffmpeg-legacy",
     ] {
         let pcap = fixture(&format!("{name}.pcap"));
         let (code, out, err) = rtmpscope(&["decode", "--json", pcap.to_str().unwrap()]);
@@ -268,6 +269,27 @@ fn stats_reports_codec_rates_and_keyframes_of_a_real_publish() {
     assert_eq!(st["video_messages"], 75);
     assert_eq!(st["keyframes"], 2);
     assert_eq!(st["keyframe_interval"], 2.0);
+}
+
+#[test]
+fn stats_names_flash_era_codecs_and_their_true_rates() {
+    // ffprobe on nginx's recording (ffmpeg-legacy.md): flv1 320x240 25 fps, speex 16000 Hz mono.
+    let md = std::fs::read_to_string(fixture("ffmpeg-legacy.md")).unwrap();
+    assert!(md.contains(
+        "codec_name=speex|profile=unknown|codec_type=audio|sample_rate=16000|channels=1"
+    ));
+    assert!(md.contains("codec_name=flv1"));
+    let pcap = fixture("ffmpeg-legacy.pcap");
+    let (code, out, err) = rtmpscope(&["stats", "--json", pcap.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let s: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let st = &s["streams"][0];
+    assert_eq!(st["video_codec"], "Sorenson H.263", "{st}");
+    assert_eq!(st["audio_codec"], "Speex 16 kHz 16-bit mono", "{st}");
+    assert!((st["fps"].as_f64().unwrap() - 25.0).abs() < 0.01, "{st}");
+    // -g 25 over 2 s: keyframes at 0 and 1 s; tshark counts 50 video messages.
+    assert_eq!(st["video_messages"], 50);
+    assert_eq!(st["keyframes"], 2);
 }
 
 #[test]

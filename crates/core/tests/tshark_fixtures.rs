@@ -294,6 +294,7 @@ fixture_tests! {
     gstreamer_publish_agrees_with_tshark => "gst-publish",
     rtmpdump_play_agrees_with_tshark => "rtmpdump-play",
     denied_publish_agrees_with_tshark => "publish-denied",
+    legacy_codecs_publish_agrees_with_tshark => "ffmpeg-legacy",
 }
 
 /// `PairDecoder` rebuilds the order of a real exchange from causality and

@@ -348,8 +348,9 @@ fn remove_messages<'a>(stream: &mut Vec<u8>, ms: impl Iterator<Item = &'a Messag
 
 // ------------------------------------------------------------------ clean captures
 
-const CLEAN: [&str; 7] = [
+const CLEAN: [&str; 8] = [
     "ffmpeg-publish",
+    "ffmpeg-legacy",
     "gst-publish",
     "ffmpeg-play",
     "rtmpdump-play",

@@ -158,7 +158,9 @@ pub struct AudioTag {
     /// Whether this is an Enhanced RTMP ExAudioTagHeader.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub enhanced: bool,
-    /// Legacy SoundRate in Hz (5512, 11025, 22050, 44100).
+    /// Legacy sample rate in Hz: the SoundRate bits (5512, 11025, 22050, 44100),
+    /// or the rate the format fixes (8000 for G.711, Nellymoser 8 kHz and MP3
+    /// 8 kHz; 16000 for Speex and Nellymoser 16 kHz).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sound_rate: Option<u32>,
     /// Legacy SoundSize in bits (8 or 16).
@@ -258,7 +260,13 @@ fn parse_legacy(
     tag: &mut AudioTag,
     out: &mut Outcome,
 ) -> Result<(), DecodeError> {
-    tag.sound_rate = SOUND_RATES.get(usize::from((first >> 2) & 3)).copied();
+    // Formats whose rate is fixed say so in their name (FLV spec, SoundFormat);
+    // their SoundRate bits are not the rate (ffmpeg's flv demuxer agrees).
+    tag.sound_rate = match tag.format {
+        4 | 11 => Some(16_000),        // Nellymoser 16 kHz, Speex
+        5 | 7 | 8 | 14 => Some(8_000), // Nellymoser 8 kHz, G.711 A-law, mu-law, MP3 8 kHz
+        _ => SOUND_RATES.get(usize::from((first >> 2) & 3)).copied(),
+    };
     tag.sound_size = Some(if first & 0x02 != 0 { 16 } else { 8 });
     tag.channels = Some(if first & 0x01 != 0 { 2 } else { 1 });
     if tag.format != SOUND_FORMAT_AAC {
@@ -586,7 +594,9 @@ impl AudioTag {
             if let Some(rate) = self.sound_rate {
                 s.push_str(match rate {
                     5512 => " 5.5 kHz",
+                    8000 => " 8 kHz",
                     11025 => " 11 kHz",
+                    16_000 => " 16 kHz",
                     22050 => " 22 kHz",
                     _ => " 44 kHz",
                 });
@@ -608,6 +618,26 @@ impl AudioTag {
 mod tests {
     use super::*;
     use crate::media::testutil::hex;
+
+    #[test]
+    fn formats_with_a_fixed_rate_report_it_not_the_rate_bits() {
+        // First audio tag byte of `ffmpeg -f lavfi -i sine=frequency=440:sample_rate=44100
+        // -t 0.3 -c:a C -ar R -ac 1 a.flv` (ffmpeg 5.1), and ffprobe's sample_rate of the file.
+        for (byte, codec, rate) in [
+            (0xb6, "Speex", 16_000),      // libspeex -ar 16000: rate bits say 11 kHz
+            (0x72, "G.711 A-law", 8_000), // pcm_alaw -ar 8000: rate bits say 5.5 kHz
+            (0x82, "G.711 µ-law", 8_000),
+            (0x52, "Nellymoser 8k", 8_000),
+        ] {
+            let t = parse_audio(&[byte, 0, 0], 3).unwrap();
+            assert_eq!((t.codec, t.sound_rate), (codec, Some(rate)), "{byte:#x}");
+            assert!(
+                t.summary().contains(&format!(" {} kHz", rate / 1000)),
+                "{}",
+                t.summary()
+            );
+        }
+    }
 
     #[test]
     fn ffmpeg_aac_sequence_header() {
