@@ -1640,6 +1640,70 @@ fn video_timestamps_going_backwards() {
     assert!(f.title.contains(" by "));
 }
 
+/// AMF0 `onStatus(0, null, {level: "status", code})`, written by hand (AMF0 spec markers).
+fn on_status_amf0(code: &str) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut p = vec![0x02];
+    string(&mut p, "onStatus");
+    p.push(0x00);
+    p.extend_from_slice(&0f64.to_be_bytes());
+    p.extend_from_slice(&[0x05, 0x03]);
+    for (k, v) in [("level", "status"), ("code", code)] {
+        string(&mut p, k);
+        p.push(0x02);
+        string(&mut p, v);
+    }
+    p.extend_from_slice(&[0, 0, 0x09]);
+    p
+}
+
+#[test]
+fn a_seek_lets_timestamps_go_back() {
+    // nginx sends ffmpeg-play's video from 1983 ms on; one frame a second
+    // later is moved 1 s back (the fmt 1 deltas after it follow it).
+    let (c, mut s) = pair("ffmpeg-play");
+    let (evs, _) = run("ffmpeg-play");
+    let m = msg(&evs, S2C, |m| {
+        is_coded_video(m) && m.raw.timestamp >= 3000 && m.raw.fmt == 1
+    });
+    let back_to = m.raw.timestamp - 1000;
+    let at = m.raw.offset as usize;
+    video_header_to_fmt0(&mut s, m, back_to);
+    let (_, fs) = run_bytes(&c, &s);
+    assert_eq!(
+        find(&fs, "media.timestamp_backwards").severity,
+        Severity::Warning
+    );
+    // The same jump right after the server's NetStream.Seek.Notify for that
+    // stream (a whole message on a chunk stream of its own) is what a seek does.
+    let mut status = Vec::new();
+    ChunkEncoder::new(4096).write(
+        &mut status,
+        20,
+        20,
+        m.raw.stream_id,
+        m.raw.timestamp,
+        &on_status_amf0("NetStream.Seek.Notify"),
+    );
+    s.splice(at..at, status);
+    let (evs, fs) = run_bytes(&c, &s);
+    let seek = msg(&evs, S2C, |x| {
+        status_code(x) == Some("NetStream.Seek.Notify")
+    });
+    assert_eq!(seek.raw.offset, at as u64);
+    let moved = msg(&evs, S2C, |x| x.index == seek.index + 1);
+    assert_eq!(moved.raw.timestamp, back_to);
+    assert_none(&fs, "media.timestamp_backwards");
+    assert!(
+        fs.iter().all(|f| f.severity != Severity::Error),
+        "{}",
+        list(&fs)
+    );
+}
+
 #[test]
 fn timestamps_wrapped_at_24_bits() {
     // ffmpeg-crossts crosses 0xFFFFFF in small deltas; a sender that wraps the
