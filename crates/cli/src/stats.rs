@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use rtmpscope_core::command::CommandInfo;
+use rtmpscope_core::media::video::legacy_dimensions;
 use rtmpscope_core::message::{type_name, Body};
 use rtmpscope_core::{Direction, Event};
 use serde::Serialize;
@@ -214,8 +215,13 @@ impl SessionStats {
                     && matches!(v.codec_id, Some(1..=6))
                 {
                     // Sorenson H.263, Screen video, VP6…: no configuration
-                    // record, the tag header names the codec.
-                    s.video_codec = Some(v.codec.to_string());
+                    // record; the tag header names the codec, and H.263 and
+                    // Screen video frames carry their picture size.
+                    let mut codec = v.codec.to_string();
+                    if let Some((w, h)) = legacy_dimensions(&r.payload.prefix(16)) {
+                        codec.push_str(&format!(" {w}x{h}"));
+                    }
+                    s.video_codec = Some(codec);
                 }
                 if v.is_coded_frame() {
                     s.media_time(r.timestamp);

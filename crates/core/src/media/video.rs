@@ -607,6 +607,56 @@ fn parse_track_body(
     track
 }
 
+/// Picture dimensions of a legacy frame whose codec has no configuration
+/// record, read from the start of its VIDEODATA (`data`, the FLV video header
+/// byte included): Sorenson H.263 (CodecID 2, the picture header of the FLV
+/// spec's H263VIDEOPACKET) and Screen video v1/v2 (CodecID 3/6, the image
+/// size fields of SCREENVIDEOPACKET). `None` for other codecs or a header that
+/// does not fit.
+pub fn legacy_dimensions(data: &[u8]) -> Option<(u32, u32)> {
+    let first = *data.first()?;
+    let body = &data[1..];
+    match first & 0x0F {
+        2 => h263_dimensions(body),
+        3 | 6 => {
+            // UB[4] block width, UB[12] image width, UB[4] block height, UB[12] image height.
+            let b = body.get(..4)?;
+            let w = u32::from(u16::from_be_bytes([b[0], b[1]]) & 0x0FFF);
+            let h = u32::from(u16::from_be_bytes([b[2], b[3]]) & 0x0FFF);
+            (w > 0 && h > 0).then_some((w, h))
+        }
+        _ => None,
+    }
+}
+
+/// Sorenson H.263 picture header: PictureStartCode UB[17] = 1, Version UB[5],
+/// TemporalReference UB[8], PictureSize UB[3], then the custom size if any.
+fn h263_dimensions(body: &[u8]) -> Option<(u32, u32)> {
+    // 17 + 5 + 8 + 3 + 2 × 16 bits at most: 65 bits.
+    let mut word = [0u8; 16];
+    let n = body.len().min(9);
+    word[..n].copy_from_slice(&body[..n]);
+    let bits = u128::from_be_bytes(word);
+    let take = |from: u32, len: u32| -> Option<u32> {
+        (from + len <= n as u32 * 8)
+            .then(|| ((bits >> (128 - from - len)) & ((1 << len) - 1)) as u32)
+    };
+    if take(0, 17)? != 1 {
+        return None;
+    }
+    let (w, h) = match take(30, 3)? {
+        0 => (take(33, 8)?, take(41, 8)?),
+        1 => (take(33, 16)?, take(49, 16)?),
+        2 => (352, 288),
+        3 => (176, 144),
+        4 => (128, 96),
+        5 => (320, 240),
+        6 => (160, 120),
+        _ => return None,
+    };
+    (w > 0 && h > 0).then_some((w, h))
+}
+
 /// Name of a legacy CodecID.
 pub fn codec_id_name(codec_id: u8) -> &'static str {
     match codec_id {
@@ -804,6 +854,27 @@ mod tests {
     const AVC_KEY_PREFIX: &str = "1701000050000002ae0605ffffaadc45e9bde6d948b7962c";
     // Same file, third video tag (504 bytes): inter frame, cts 200, non-IDR slice.
     const AVC_INTER_PREFIX: &str = "27010000c8000001ef419a246c43bffea996";
+
+    #[test]
+    fn flash_era_picture_sizes() {
+        // First video tag of `ffmpeg -f lavfi -i testsrc=size=WxH:rate=25 -t 0.2 -c:v C f.flv`
+        // (ffmpeg 5.1), and ffprobe's width and height of the file.
+        for (bytes, size) in [
+            ("1200008400644b122620", (200, 150)), // flv1, custom 8-bit size
+            ("120000840080c8009612", (400, 300)), // flv1, custom 16-bit size
+            ("12000084019226202020", (176, 144)), // flv1, QCIF preset
+            ("13314030f0011b78", (320, 240)),     // flashsv
+            ("16314030f000009c", (320, 240)),     // flashsv2
+        ] {
+            assert_eq!(legacy_dimensions(&hex(bytes)), Some(size), "{bytes}");
+        }
+        // Cut short, a wrong start code, another codec: no size, no panic.
+        assert_eq!(legacy_dimensions(&hex("12000084")), None);
+        assert_eq!(legacy_dimensions(&hex("120100840080c80096")), None);
+        assert_eq!(legacy_dimensions(&hex("1701000000")), None);
+        assert_eq!(legacy_dimensions(&[]), None);
+        assert_eq!(legacy_dimensions(&hex("1331")), None);
+    }
 
     #[test]
     fn x264_sequence_header_summary_and_fields() {
