@@ -41,19 +41,6 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-fn first_closer(facts: &Facts) -> Option<(Direction, Closed)> {
-    match (facts.closed[0], facts.closed[1]) {
-        (Some(c), Some(s)) => Some(if s.time < c.time {
-            (Direction::ServerToClient, s)
-        } else {
-            (Direction::ClientToServer, c)
-        }),
-        (Some(c), None) => Some((Direction::ClientToServer, c)),
-        (None, Some(s)) => Some((Direction::ServerToClient, s)),
-        (None, None) => None,
-    }
-}
-
 impl Rules {
     pub(super) fn observe(&mut self, ev: &Event, facts: &mut Facts, sink: &mut Sink) {
         match ev {
@@ -138,7 +125,7 @@ impl Rules {
             // The client sent deleteStream/FCUnpublish, or closed first.
             Direction::ServerToClient => {
                 facts.unpublished.is_some()
-                    || matches!(first_closer(facts), Some((Direction::ClientToServer, _)))
+                    || matches!(facts.first_closer(), Some((Direction::ClientToServer, _)))
             }
             // The server closed first: the client's cut message is the server's doing,
             // and the publish rules say why; still an error when media was flowing.
@@ -225,13 +212,14 @@ impl Rules {
             return;
         }
         let last = facts.last[0].map(|l| l.plain(Direction::ClientToServer));
-        if let Some((Direction::ServerToClient, c)) = first_closer(facts) {
+        let closer = facts.first_closer();
+        if let Some((Direction::ServerToClient, c)) = closer {
             let f = Finding::new(
                 Severity::Error,
                 "end.server_closed",
                 format!(
                     "The server {} the connection while the client was publishing",
-                    if c.reset { "reset" } else { "closed" }
+                    c.verb()
                 ),
             )
             .explain(format!(
@@ -245,7 +233,7 @@ impl Rules {
             sink.raise(facts, f);
             return;
         }
-        let reset = matches!(first_closer(facts), Some((_, Closed { reset: true, .. })));
+        let reset = matches!(closer, Some((_, Closed { reset: true, .. })));
         if let (Some(end), false) = (&facts.stream_end, reset) {
             let f = Finding::new(
                 Severity::Info,
@@ -263,7 +251,7 @@ impl Rules {
             sink.raise(facts, f);
             return;
         }
-        let title = match first_closer(facts) {
+        let title = match closer {
             Some((_, Closed { reset: true, .. })) => {
                 "The publisher reset the connection without FCUnpublish/deleteStream"
             }

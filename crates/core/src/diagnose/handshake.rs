@@ -286,12 +286,7 @@ impl Rules {
             // The client spoke (connect …): the connection rules explain the silence.
             return;
         }
-        let first_closer = match (facts.closed[0], facts.closed[1]) {
-            (Some(a), Some(b)) => Some(if b.time < a.time { S2C } else { C2S }),
-            (Some(_), None) => Some(C2S),
-            (None, Some(_)) => Some(S2C),
-            (None, None) => None,
-        };
+        let first_closer = facts.first_closer().map(|(dir, _)| dir);
         let title = match (s, first_closer) {
             (0, Some(S2C)) => {
                 "The server closed the connection right after the handshake".to_string()

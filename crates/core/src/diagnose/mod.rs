@@ -322,6 +322,17 @@ struct Closed {
     time: f64,
 }
 
+impl Closed {
+    /// `reset` or `closed`, for titles.
+    fn verb(&self) -> &'static str {
+        if self.reset {
+            "reset"
+        } else {
+            "closed"
+        }
+    }
+}
+
 /// What every rule family may read: the story of the session so far.
 #[derive(Debug, Default)]
 struct Facts {
@@ -379,6 +390,20 @@ struct Facts {
 }
 
 impl Facts {
+    /// The side that ended the connection first, and how (the client on a tie).
+    fn first_closer(&self) -> Option<(Direction, Closed)> {
+        match (self.closed[0], self.closed[1]) {
+            (Some(c), Some(s)) => Some(if s.time < c.time {
+                (Direction::ServerToClient, s)
+            } else {
+                (Direction::ClientToServer, c)
+            }),
+            (Some(c), None) => Some((Direction::ClientToServer, c)),
+            (None, Some(s)) => Some((Direction::ServerToClient, s)),
+            (None, None) => None,
+        }
+    }
+
     /// `s` with every known stream key redacted.
     fn scrub(&self, s: &str) -> String {
         let mut out = s.to_string();

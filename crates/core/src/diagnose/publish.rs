@@ -20,7 +20,7 @@ use crate::command::{Command, CommandInfo};
 use crate::message::Body;
 use crate::session::{Direction, Event, MessageEvent};
 
-use super::{msg_evidence, redact, Closed, Evidence, Facts, Finding, Severity, Sink};
+use super::{msg_evidence, redact, Evidence, Facts, Finding, Severity, Sink};
 
 /// Stream ids remembered from createStream results and pending publishes.
 const MAX_IDS: usize = 64;
@@ -334,7 +334,7 @@ impl Rules {
             return;
         }
         let key = name_text(" ", facts.publish_name.as_deref());
-        if let Some(c) = client_closed_first(facts) {
+        if let Some((Direction::ClientToServer, c)) = facts.first_closer() {
             // The publisher left by itself: the server did not drop it.
             let waited = if facts.publish_time > 0.0 && c.time >= facts.publish_time {
                 format!(" {:.1} s after publishing", c.time - facts.publish_time)
@@ -351,7 +351,7 @@ impl Rules {
                 "publish.no_media_sent",
                 format!(
                     "The publisher sent no audio or video and {} the connection{waited}",
-                    if c.reset { "reset" } else { "closed" }
+                    c.verb()
                 ),
             )
             .explain(format!(
@@ -365,10 +365,7 @@ impl Rules {
             return;
         }
         let title = match facts.closed[1] {
-            Some(c) => format!(
-                "The server {} the connection right after publish",
-                if c.reset { "reset" } else { "closed" }
-            ),
+            Some(c) => format!("The server {} the connection right after publish", c.verb()),
             None => "The session ends right after publish, before any audio or video".to_string(),
         };
         let explanation = if facts.publish_started {
@@ -415,15 +412,6 @@ impl Rules {
         .at(play.clone())
         .at_opt(self.play_start.clone());
         sink.raise(facts, f);
-    }
-}
-
-/// The client's close, when the client ended the connection before the server did.
-fn client_closed_first(facts: &Facts) -> Option<Closed> {
-    match (facts.closed[0], facts.closed[1]) {
-        (Some(c), Some(s)) if c.time < s.time => Some(c),
-        (Some(c), None) => Some(c),
-        _ => None,
     }
 }
 
