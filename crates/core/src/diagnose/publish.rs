@@ -334,7 +334,18 @@ impl Rules {
             return;
         }
         let key = name_text(" ", facts.publish_name.as_deref());
-        if let Some((Direction::ClientToServer, c)) = facts.first_closer() {
+        // Only a client that closed strictly first left by itself. On a tie (the
+        // proxy can see both ends go at the same instant) the server may well
+        // have hung up first, as nginx does on a denied publish.
+        let client_left = match facts.first_closer() {
+            Some((Direction::ClientToServer, c))
+                if facts.closed[1].is_none_or(|s| c.time < s.time) =>
+            {
+                Some(c)
+            }
+            _ => None,
+        };
+        if let Some(c) = client_left {
             // The publisher left by itself: the server did not drop it.
             let waited = if facts.publish_time > 0.0 && c.time >= facts.publish_time {
                 format!(" {:.1} s after publishing", c.time - facts.publish_time)
