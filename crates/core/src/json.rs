@@ -313,7 +313,7 @@ fn fast_video(o: &mut Obj<'_>, v: &crate::media::VideoTag) -> bool {
             out.push_str("{\"type\":");
             push_u64(out, n.nal_type.into());
             out.push_str(",\"name\":");
-            push_str(out, n.name);
+            push_str(out, n.name());
             out.push_str(",\"size\":");
             push_u64(out, n.size.into());
             out.push('}');

@@ -550,8 +550,14 @@ impl Body {
                 })()
             }
             MSG_USER_CONTROL => UserControl::parse(data).map(Body::UserControl),
-            MSG_AUDIO => media::parse_audio(data, full_len as usize).map(Body::Audio),
-            MSG_VIDEO => media::parse_video(data, full_len as usize).map(Body::Video),
+            MSG_AUDIO => match media::audio::parse_common_audio(data) {
+                Some(tag) => return (Body::Audio(tag), None),
+                None => media::parse_audio(data, full_len as usize).map(Body::Audio),
+            },
+            MSG_VIDEO => match media::video::parse_common_video(data, full_len as usize) {
+                Some(tag) => return (Body::Video(tag), None),
+                None => media::parse_video(data, full_len as usize).map(Body::Video),
+            },
             MSG_COMMAND_AMF0 | MSG_COMMAND_AMF3 => {
                 let (skip, what) = amf3_format_byte(type_id == MSG_COMMAND_AMF3, data);
                 if let Some(e) = what {

@@ -82,8 +82,8 @@ impl<'a> Reader<'a> {
 
     /// Big-endian 24-bit signed (FLV composition time).
     pub fn i24(&mut self, what: &str) -> Result<i32, DecodeError> {
-        let v = self.u24(what)?;
-        Ok(((v << 8) as i32) >> 8)
+        let b = self.take(3, what)?;
+        Ok(i24_be([b[0], b[1], b[2]]))
     }
 
     /// Big-endian u32.
@@ -115,6 +115,12 @@ impl<'a> Reader<'a> {
     pub fn error(&self, expected: impl Into<String>, found: impl Into<String>) -> DecodeError {
         DecodeError::new(self.pos, expected, found)
     }
+}
+
+/// Big-endian 24-bit signed, sign-extended.
+#[inline]
+pub fn i24_be(b: [u8; 3]) -> i32 {
+    i32::from_be_bytes([b[0], b[1], b[2], 0]) >> 8
 }
 
 #[cfg(test)]

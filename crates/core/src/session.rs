@@ -3,10 +3,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
+use smol_str::SmolStr;
 
 use crate::chunk::{ChunkDecoder, ChunkError, ChunkEvent, ChunkNote, Limits, RawMessage};
 use crate::command::{CommandInfo, DataMessage};
@@ -86,7 +86,9 @@ pub struct MessageEvent {
     /// For `_result`/`_error`: the command it answers, matched by transaction id.
     pub reply_to: Option<String>,
     /// The stream name known for this message's stream id (from publish/play).
-    pub stream_name: Option<Arc<str>>,
+    /// Names of up to 23 bytes are held inline: every media message carries
+    /// one, and cloning a shared string costs two atomic operations.
+    pub stream_name: Option<SmolStr>,
 }
 
 impl MessageEvent {
@@ -231,7 +233,7 @@ pub struct Context {
     /// Stream ids returned by createStream results.
     pub stream_ids: Vec<u32>,
     /// Stream names by stream id, from publish/play, with `publish` or `play`.
-    pub streams: Vec<(u32, Arc<str>, &'static str)>,
+    pub streams: Vec<(u32, SmolStr, &'static str)>,
     /// Window Acknowledgement Size each direction announced (c2s, s2c).
     pub window: [Option<u32>; 2],
     /// Last Acknowledgement sequence number each direction sent.
@@ -248,12 +250,12 @@ const MAX_TRACKED: usize = 1024;
 impl Context {
     fn add_stream(&mut self, id: u32, name: &str, how: &'static str) {
         if self.streams.len() < MAX_TRACKED {
-            self.streams.push((id, Arc::from(name), how));
+            self.streams.push((id, SmolStr::new(name), how));
         }
     }
 
     /// The stream name for a stream id, if publish/play named it.
-    pub fn stream_name(&self, id: u32) -> Option<&Arc<str>> {
+    pub fn stream_name(&self, id: u32) -> Option<&SmolStr> {
         self.streams.iter().rev().find(|s| s.0 == id).map(|s| &s.1)
     }
 }
@@ -517,7 +519,10 @@ impl Session {
         let time = self.sides[dir.idx()].time;
         while let Some(ev) = self.sides[dir.idx()].chunks.next_event() {
             let e = match ev {
-                ChunkEvent::Message(raw) => Event::Message(self.message(dir, raw, time)),
+                ChunkEvent::Message(raw) => {
+                    self.message(dir, raw, time, out);
+                    continue;
+                }
                 ChunkEvent::Error(ChunkError {
                     offset,
                     expected,
@@ -535,10 +540,27 @@ impl Session {
         }
     }
 
-    fn message(&mut self, dir: Direction, raw: RawMessage, time: f64) -> MessageEvent {
+    /// Decodes a message into a new event at the end of `out`. The event is
+    /// pushed first and filled in place: moving a finished event (over 300
+    /// bytes) into the vector cost more than decoding a small message's body.
+    fn message(&mut self, dir: Direction, raw: RawMessage, time: f64, out: &mut Vec<Event>) {
         let side = &mut self.sides[dir.idx()];
         let index = side.index;
         side.index += 1;
+        out.push(Event::Message(MessageEvent {
+            dir,
+            index,
+            time,
+            raw,
+            body: Body::Raw,
+            body_error: None,
+            reply_to: None,
+            stream_name: None,
+        }));
+        let Some(Event::Message(m)) = out.last_mut() else {
+            return;
+        };
+        let raw = &m.raw;
         let len = raw.payload.len();
         let data = match raw.type_id {
             // A fixed-length prefix (borrowed when the first chunk is that long), so
@@ -549,27 +571,17 @@ impl Session {
             _ => raw.payload.contiguous(),
         };
         let (body, body_error) = Body::decode(raw.type_id, &data, raw.length, raw.timestamp);
-        let mut body_error = body_error.map(Box::new);
-        if !raw.complete && body_error.is_some() {
-            // A truncated body naturally fails to decode; the chunk layer already said why.
-            body_error = body_error.map(|mut e| {
-                e.found.push_str(" (the message is incomplete)");
-                e
-            });
-        }
         drop(data);
-        let reply_to = self.track(dir, &raw, &body);
-        let stream_name = self.ctx.stream_name(raw.stream_id).cloned();
-        MessageEvent {
-            dir,
-            index,
-            time,
-            raw,
-            body,
-            body_error,
-            reply_to,
-            stream_name,
+        if let Some(mut e) = body_error {
+            if !raw.complete {
+                // A truncated body naturally fails to decode; the chunk layer already said why.
+                e.found.push_str(" (the message is incomplete)");
+            }
+            m.body_error = Some(Box::new(e));
         }
+        m.body = body;
+        m.reply_to = self.track(dir, &m.raw, &m.body);
+        m.stream_name = self.ctx.stream_name(m.raw.stream_id).cloned();
     }
 
     /// Updates the connection context; returns the command a reply answers.

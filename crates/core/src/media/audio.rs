@@ -3,6 +3,7 @@
 //! multichannel configuration, multitrack and ModEx.
 
 use std::fmt::Write as _;
+use thin_vec::ThinVec;
 
 use serde::Serialize;
 
@@ -188,11 +189,11 @@ pub struct AudioTag {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multitrack: Option<MultitrackType>,
     /// The tracks of a multitrack message (at most 64 are listed).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tracks: Vec<AudioTrack>,
+    #[serde(skip_serializing_if = "ThinVec::is_empty")]
+    pub tracks: ThinVec<AudioTrack>,
     /// ModEx blocks before the packet type.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub mod_ex: Vec<ModEx>,
+    #[serde(skip_serializing_if = "ThinVec::is_empty")]
+    pub mod_ex: ThinVec<ModEx>,
     /// The bytes given ended before the message did, so parsing stopped early.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
@@ -233,8 +234,8 @@ pub fn parse_audio(data: &[u8], full_len: usize) -> Result<AudioTag, DecodeError
         config: None,
         multichannel: None,
         multitrack: None,
-        tracks: Vec::new(),
-        mod_ex: Vec::new(),
+        tracks: ThinVec::new(),
+        mod_ex: ThinVec::new(),
         truncated: false,
         error: None,
     };
@@ -253,6 +254,67 @@ pub fn parse_audio(data: &[u8], full_len: usize) -> Result<AudioTag, DecodeError
     Ok(tag)
 }
 
+/// The sample rate of a legacy header. Formats whose rate is fixed say so in
+/// their name (FLV spec, SoundFormat); their SoundRate bits are not the rate
+/// (ffmpeg's flv demuxer agrees).
+fn legacy_rate(format: u8, first: u8) -> Option<u32> {
+    match format {
+        4 | 11 => Some(16_000),        // Nellymoser 16 kHz, Speex
+        5 | 7 | 8 | 14 => Some(8_000), // Nellymoser 8 kHz, G.711 A-law, mu-law, MP3 8 kHz
+        _ => SOUND_RATES.get(usize::from((first >> 2) & 3)).copied(),
+    }
+}
+
+fn legacy_size(first: u8) -> u8 {
+    if first & 0x02 != 0 {
+        16
+    } else {
+        8
+    }
+}
+
+fn legacy_channels(first: u8) -> u8 {
+    if first & 0x01 != 0 {
+        2
+    } else {
+        1
+    }
+}
+
+/// What [`parse_audio`] returns for the headers nearly every audio message
+/// has (legacy formats, and AAC raw frames), built in one go: the general
+/// parser fills a tag field by field through several calls, which costs more
+/// than the rest of a small message's decoding. `None` for anything else.
+#[inline]
+pub(crate) fn parse_common_audio(data: &[u8]) -> Option<AudioTag> {
+    let first = *data.first()?;
+    let format = first >> 4;
+    let aac_packet_type = match format {
+        SOUND_FORMAT_EX_HEADER => return None,
+        SOUND_FORMAT_AAC if data.get(1) == Some(&1) => Some(AacPacketType::Raw),
+        SOUND_FORMAT_AAC => return None,
+        _ => None,
+    };
+    Some(AudioTag {
+        format,
+        codec: sound_format_name(format),
+        enhanced: false,
+        sound_rate: legacy_rate(format, first),
+        sound_size: Some(legacy_size(first)),
+        channels: Some(legacy_channels(first)),
+        aac_packet_type,
+        packet_type: None,
+        fourcc: None,
+        config: None,
+        multichannel: None,
+        multitrack: None,
+        tracks: ThinVec::new(),
+        mod_ex: ThinVec::new(),
+        truncated: false,
+        error: None,
+    })
+}
+
 fn parse_legacy(
     data: &[u8],
     first: u8,
@@ -260,15 +322,9 @@ fn parse_legacy(
     tag: &mut AudioTag,
     out: &mut Outcome,
 ) -> Result<(), DecodeError> {
-    // Formats whose rate is fixed say so in their name (FLV spec, SoundFormat);
-    // their SoundRate bits are not the rate (ffmpeg's flv demuxer agrees).
-    tag.sound_rate = match tag.format {
-        4 | 11 => Some(16_000),        // Nellymoser 16 kHz, Speex
-        5 | 7 | 8 | 14 => Some(8_000), // Nellymoser 8 kHz, G.711 A-law, mu-law, MP3 8 kHz
-        _ => SOUND_RATES.get(usize::from((first >> 2) & 3)).copied(),
-    };
-    tag.sound_size = Some(if first & 0x02 != 0 { 16 } else { 8 });
-    tag.channels = Some(if first & 0x01 != 0 { 2 } else { 1 });
+    tag.sound_rate = legacy_rate(tag.format, first);
+    tag.sound_size = Some(legacy_size(first));
+    tag.channels = Some(legacy_channels(first));
     if tag.format != SOUND_FORMAT_AAC {
         return Ok(());
     }

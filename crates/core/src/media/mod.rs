@@ -184,7 +184,7 @@ const PACKET_TYPE_MOD_EX: u8 = 7;
 fn read_mod_ex(
     r: &mut crate::reader::Reader<'_>,
     mut packet_type: u8,
-    out: &mut Vec<ModEx>,
+    out: &mut thin_vec::ThinVec<ModEx>,
 ) -> Result<u8, DecodeError> {
     while packet_type == PACKET_TYPE_MOD_EX {
         let mut size = usize::from(r.u8("ModEx data size")?) + 1;
@@ -376,7 +376,7 @@ mod tests {
         // size-1 = 2 (3 bytes), 0x0f4240 = 1_000_000 ns, then type 0 / packet type 1.
         let bytes = [0x02, 0x0f, 0x42, 0x40, 0x01];
         let mut r = Reader::new(&bytes);
-        let mut out = Vec::new();
+        let mut out = thin_vec::ThinVec::new();
         assert_eq!(read_mod_ex(&mut r, 7, &mut out).unwrap(), 1);
         assert_eq!(out[0].timestamp_offset_nano, Some(1_000_000));
         assert_eq!(out[0].size, 3);
@@ -388,7 +388,7 @@ mod tests {
         bytes.extend(std::iter::repeat_n(0u8, 257));
         bytes.push(0x13); // reserved type 1, packet type 3
         let mut r = Reader::new(&bytes);
-        let mut out = Vec::new();
+        let mut out = thin_vec::ThinVec::new();
         assert_eq!(read_mod_ex(&mut r, 7, &mut out).unwrap(), 3);
         assert_eq!(out[0].size, 257);
         assert_eq!(out[0].kind, ModExType::Reserved(1));
@@ -398,7 +398,7 @@ mod tests {
     fn mod_ex_timestamp_offset_shorter_than_3_bytes_is_an_error() {
         let bytes = [0x00, 0xaa, 0x01];
         let mut r = Reader::new(&bytes);
-        let e = read_mod_ex(&mut r, 7, &mut Vec::new()).unwrap_err();
+        let e = read_mod_ex(&mut r, 7, &mut thin_vec::ThinVec::new()).unwrap_err();
         assert_eq!(e.offset, 1);
         assert!(e.expected.contains("TimestampOffsetNano"));
     }

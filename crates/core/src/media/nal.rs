@@ -4,7 +4,7 @@
 const MAX_NALUS: usize = 32;
 
 /// Which NAL unit header syntax applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NalSyntax {
     /// H.264: one header byte, type in the low 5 bits.
     Avc,
@@ -12,20 +12,37 @@ pub enum NalSyntax {
     Hevc,
 }
 
-/// The NAL units of a frame: kept inline for the common one or two, so that
-/// decoding a frame does not allocate.
-pub type NalList = smallvec::SmallVec<[NalUnit; 2]>;
+/// The NAL units of a frame: kept inline for the common few, so that
+/// decoding a frame does not allocate (a unit is 8 bytes).
+pub type NalList = smallvec::SmallVec<[NalUnit; 3]>;
 
 /// One NAL unit seen in a coded frame.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NalUnit {
     /// `nal_unit_type`.
-    #[serde(rename = "type")]
     pub nal_type: u8,
-    /// Short name of the type (`IDR`, `SEI`, `CRA`, …).
-    pub name: &'static str,
+    /// The header syntax the type was read with.
+    pub syntax: NalSyntax,
     /// Its length prefix: the NAL unit's size in bytes.
     pub size: u32,
+}
+
+impl NalUnit {
+    /// Short name of the type (`IDR`, `SEI`, `CRA`, …).
+    pub fn name(&self) -> &'static str {
+        name(self.syntax, self.nal_type)
+    }
+}
+
+impl serde::Serialize for NalUnit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("NalUnit", 3)?;
+        st.serialize_field("type", &self.nal_type)?;
+        st.serialize_field("name", self.name())?;
+        st.serialize_field("size", &self.size)?;
+        st.end()
+    }
 }
 
 /// Lists the NAL units whose header byte lies within `data`, assuming 4-byte
@@ -62,7 +79,7 @@ pub fn scan(data: &[u8], full_len: usize, syntax: NalSyntax) -> NalList {
         };
         out.push(NalUnit {
             nal_type,
-            name: name(syntax, nal_type),
+            syntax,
             size,
         });
         pos = end;
@@ -134,7 +151,7 @@ mod tests {
         let mut d = hex("00000003 06 aa bb 00000002 65 88");
         d.extend([0u8; 4]);
         let got = scan(&d, d.len(), NalSyntax::Avc);
-        let names: Vec<_> = got.iter().map(|n| n.name).collect();
+        let names: Vec<_> = got.iter().map(|n| n.name()).collect();
         assert_eq!(names, vec!["SEI", "IDR"]);
     }
 
@@ -158,6 +175,6 @@ mod tests {
         let d = hex("00000003 2601af");
         let got = scan(&d, d.len(), NalSyntax::Hevc);
         assert_eq!(got[0].nal_type, 19);
-        assert_eq!(got[0].name, "IDR");
+        assert_eq!(got[0].name(), "IDR");
     }
 }

@@ -4,6 +4,7 @@
 //! frames, multitrack and ModEx.
 
 use std::fmt::Write as _;
+use thin_vec::ThinVec;
 
 use serde::Serialize;
 
@@ -243,11 +244,11 @@ pub struct VideoTag {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub multitrack: Option<MultitrackType>,
     /// The tracks of a multitrack message (at most 64 are listed).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tracks: Vec<VideoTrack>,
+    #[serde(skip_serializing_if = "ThinVec::is_empty")]
+    pub tracks: ThinVec<VideoTrack>,
     /// ModEx blocks before the packet type.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub mod_ex: Vec<ModEx>,
+    #[serde(skip_serializing_if = "ThinVec::is_empty")]
+    pub mod_ex: ThinVec<ModEx>,
     /// The bytes given ended before the message did, so parsing stopped early.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
@@ -289,8 +290,8 @@ pub fn parse_video(data: &[u8], full_len: usize) -> Result<VideoTag, DecodeError
         nalus: NalList::new(),
         metadata_len: None,
         multitrack: None,
-        tracks: Vec::new(),
-        mod_ex: Vec::new(),
+        tracks: ThinVec::new(),
+        mod_ex: ThinVec::new(),
         truncated: false,
         error: None,
     };
@@ -307,6 +308,57 @@ pub fn parse_video(data: &[u8], full_len: usize) -> Result<VideoTag, DecodeError
     tag.truncated = out.truncated;
     tag.error = out.error.map(Box::new);
     Ok(tag)
+}
+
+/// What [`parse_video`] returns for the headers nearly every video message
+/// has (legacy H.264 and HEVC coded frames; legacy codecs without a packet
+/// type), built in one go, as [`crate::media::audio`]'s common case is.
+/// `None` for anything else.
+#[inline]
+pub(crate) fn parse_common_video(data: &[u8], full_len: usize) -> Option<VideoTag> {
+    let full_len = full_len.max(data.len());
+    let first = *data.first()?;
+    if first & IS_EX_HEADER != 0 {
+        return None;
+    }
+    let frame_type = FrameType::from((first >> 4) & 0x07);
+    if frame_type == FrameType::Command {
+        return None;
+    }
+    let codec_id = first & 0x0f;
+    let mut tag = VideoTag {
+        frame_type,
+        codec: codec_id_name(codec_id),
+        codec_id: Some(codec_id),
+        enhanced: false,
+        fourcc: None,
+        packet_type: None,
+        avc_packet_type: None,
+        composition_time: None,
+        command: None,
+        config: None,
+        nalus: NalList::new(),
+        metadata_len: None,
+        multitrack: None,
+        tracks: ThinVec::new(),
+        mod_ex: ThinVec::new(),
+        truncated: false,
+        error: None,
+    };
+    let syntax = match codec_id {
+        CODEC_ID_AVC => NalSyntax::Avc,
+        CODEC_ID_LEGACY_HEVC => NalSyntax::Hevc,
+        CODEC_ID_LEGACY_AV1 => return None,
+        _ => return Some(tag),
+    };
+    let header = data.get(..5)?;
+    if header[1] != 1 {
+        return None;
+    }
+    tag.avc_packet_type = Some(AvcPacketType::Nalu);
+    tag.composition_time = Some(crate::reader::i24_be([header[2], header[3], header[4]]));
+    tag.nalus = nal::scan(&data[5..], full_len - 5, syntax);
+    Some(tag)
 }
 
 fn parse_legacy(
@@ -900,7 +952,7 @@ mod tests {
         assert!(t.is_keyframe());
         assert_eq!(t.composition_time, Some(80));
         assert_eq!(t.nalus.len(), 1);
-        assert_eq!(t.nalus[0].name, "SEI");
+        assert_eq!(t.nalus[0].name(), "SEI");
         assert!(!t.truncated);
         assert_eq!(t.summary(), "H.264 keyframe NALU cts=80");
     }
@@ -909,7 +961,7 @@ mod tests {
     fn x264_inter_frame_is_a_non_idr_slice() {
         let t = parse_video(&hex(AVC_INTER_PREFIX), 504).unwrap();
         assert_eq!(t.frame_type, FrameType::InterFrame);
-        assert_eq!(t.nalus[0].name, "non-IDR");
+        assert_eq!(t.nalus[0].name(), "non-IDR");
         assert!(!t.has_random_access_nalu());
         assert!(!t.is_keyframe());
         assert_eq!(t.summary(), "H.264 inter NALU cts=200");
@@ -1008,7 +1060,7 @@ mod tests {
     fn enhanced_hevc_coded_frames_carry_cts_and_nal_types() {
         let t = parse_video(&hex("916876633100002800000010 2601af"), 100).unwrap();
         assert_eq!(t.composition_time, Some(40));
-        assert_eq!(t.nalus[0].name, "IDR");
+        assert_eq!(t.nalus[0].name(), "IDR");
         assert!(t.has_random_access_nalu());
         assert_eq!(t.summary(), "HEVC (hvc1) keyframe coded frames cts=40");
     }
@@ -1017,7 +1069,7 @@ mod tests {
     fn enhanced_coded_frames_x_have_no_cts() {
         let t = parse_video(&hex("9361766331 00000010 65"), 100).unwrap();
         assert_eq!(t.composition_time, None);
-        assert_eq!(t.nalus[0].name, "IDR");
+        assert_eq!(t.nalus[0].name(), "IDR");
         assert_eq!(t.summary(), "H.264 (avc1) keyframe coded frames X");
     }
 
@@ -1207,6 +1259,38 @@ mod proptests {
             d.extend(&body);
             let _ = parse_video(&d, d.len()).unwrap().summary();
             let _ = parse_audio(&d, d.len()).unwrap().summary();
+        }
+
+        /// The fast paths Body::decode tries first give exactly what the
+        /// general parsers give, whenever they answer at all.
+        #[test]
+        fn common_header_fast_paths_agree_with_the_general_parsers(
+            head in proptest::collection::vec(any::<u8>(), 2..5),
+            nal_sizes in proptest::collection::vec(0u32..80, 0..5),
+            tail in proptest::collection::vec(any::<u8>(), 0..4),
+            cut in 0usize..3,
+            extra in prop::sample::select(vec![0usize, 1, 5, 1000, 70_000]),
+        ) {
+            for first in 0..=255u8 {
+                for second in [0u8, 1, 2, 3] {
+                    let mut d = vec![first, second];
+                    d.extend(&head);
+                    for &n in &nal_sizes {
+                        d.extend(n.to_be_bytes());
+                        d.extend((0..n).map(|i| i as u8 & 0x7f));
+                    }
+                    d.extend(&tail);
+                    // Frames that end inside their last NAL unit, or just after it.
+                    d.truncate(d.len().saturating_sub(cut).max(2));
+                    let full = d.len() + extra;
+                    if let Some(fast) = parse_common_video(&d, full) {
+                        prop_assert_eq!(&fast, &parse_video(&d, full).unwrap(), "video {:02x?}", d);
+                    }
+                    if let Some(fast) = crate::media::audio::parse_common_audio(&d) {
+                        prop_assert_eq!(&fast, &parse_audio(&d, full).unwrap(), "audio {:02x?}", d);
+                    }
+                }
+            }
         }
 
         #[test]
