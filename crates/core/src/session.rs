@@ -547,6 +547,10 @@ impl Session {
         let side = &mut self.sides[dir.idx()];
         let index = side.index;
         side.index += 1;
+        // Read before the push, so that nothing is read back from the new event.
+        let (type_id, length, timestamp, complete) =
+            (raw.type_id, raw.length, raw.timestamp, raw.complete);
+        let stream_id = raw.stream_id;
         out.push(Event::Message(MessageEvent {
             dir,
             index,
@@ -560,20 +564,19 @@ impl Session {
         let Some(Event::Message(m)) = out.last_mut() else {
             return;
         };
-        let raw = &m.raw;
-        let len = raw.payload.len();
-        let data = match raw.type_id {
+        let payload = &m.raw.payload;
+        let data = match type_id {
             // A fixed-length prefix (borrowed when the first chunk is that long), so
             // that what is decoded never depends on how the input was split.
-            message::MSG_AUDIO | message::MSG_VIDEO if len > CONTIGUOUS_UP_TO => {
-                raw.payload.prefix(MEDIA_PREFIX)
+            message::MSG_AUDIO | message::MSG_VIDEO if payload.len() > CONTIGUOUS_UP_TO => {
+                payload.prefix(MEDIA_PREFIX)
             }
-            _ => raw.payload.contiguous(),
+            _ => payload.contiguous(),
         };
-        let (body, body_error) = Body::decode(raw.type_id, &data, raw.length, raw.timestamp);
+        let (body, body_error) = Body::decode(type_id, &data, length, timestamp);
         drop(data);
         if let Some(mut e) = body_error {
-            if !raw.complete {
+            if !complete {
                 // A truncated body naturally fails to decode; the chunk layer already said why.
                 e.found.push_str(" (the message is incomplete)");
             }
@@ -581,7 +584,7 @@ impl Session {
         }
         m.body = body;
         m.reply_to = self.track(dir, &m.raw, &m.body);
-        m.stream_name = self.ctx.stream_name(m.raw.stream_id).cloned();
+        m.stream_name = self.ctx.stream_name(stream_id).cloned();
     }
 
     /// Updates the connection context; returns the command a reply answers.
