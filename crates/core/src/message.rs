@@ -516,6 +516,19 @@ pub enum Body {
 }
 
 impl Body {
+    /// What [`Body::decode`] gives for the audio and video headers nearly
+    /// every message has (legacy formats, AAC raw, H.264/HEVC coded frames),
+    /// decoded by code small enough to inline where the body is stored;
+    /// `None` for every other message.
+    #[inline]
+    pub fn decode_common(type_id: u8, data: &[u8], full_len: u32) -> Option<Body> {
+        match type_id {
+            MSG_AUDIO => media::audio::parse_common_audio(data).map(Body::Audio),
+            MSG_VIDEO => media::video::parse_common_video(data, full_len as usize).map(Body::Video),
+            _ => None,
+        }
+    }
+
     /// Decodes a body. `data` is the whole payload, except for audio and video
     /// where it may be a prefix of `full_len` bytes. A decoding error is
     /// returned beside whatever could be decoded.
@@ -550,12 +563,11 @@ impl Body {
                 })()
             }
             MSG_USER_CONTROL => UserControl::parse(data).map(Body::UserControl),
-            MSG_AUDIO => match media::audio::parse_common_audio(data) {
-                Some(tag) => return (Body::Audio(tag), None),
-                None => media::parse_audio(data, full_len as usize).map(Body::Audio),
-            },
-            MSG_VIDEO => match media::video::parse_common_video(data, full_len as usize) {
-                Some(tag) => return (Body::Video(tag), None),
+            MSG_AUDIO | MSG_VIDEO => match Body::decode_common(type_id, data, full_len) {
+                Some(body) => return (body, None),
+                None if type_id == MSG_AUDIO => {
+                    media::parse_audio(data, full_len as usize).map(Body::Audio)
+                }
                 None => media::parse_video(data, full_len as usize).map(Body::Video),
             },
             MSG_COMMAND_AMF0 | MSG_COMMAND_AMF3 => {

@@ -573,6 +573,13 @@ impl Session {
             }
             _ => payload.contiguous(),
         };
+        if let Some(body) = Body::decode_common(type_id, &data, length) {
+            // Media: no error to report and nothing for the context to learn.
+            drop(data);
+            m.body = body;
+            m.stream_name = self.ctx.stream_name(stream_id).cloned();
+            return;
+        }
         let (body, body_error) = Body::decode(type_id, &data, length, timestamp);
         drop(data);
         if let Some(mut e) = body_error {
