@@ -220,25 +220,7 @@ pub fn parse_audio(data: &[u8], full_len: usize) -> Result<AudioTag, DecodeError
             },
         ));
     };
-    let format = first >> 4;
-    let mut tag = AudioTag {
-        format,
-        codec: sound_format_name(format),
-        enhanced: format == SOUND_FORMAT_EX_HEADER,
-        sound_rate: None,
-        sound_size: None,
-        channels: None,
-        aac_packet_type: None,
-        packet_type: None,
-        fourcc: None,
-        config: None,
-        multichannel: None,
-        multitrack: None,
-        tracks: ThinVec::new(),
-        mod_ex: ThinVec::new(),
-        truncated: false,
-        error: None,
-    };
+    let mut tag = AudioTag::blank(first >> 4);
     let mut out = Outcome::default();
     let cut = data.len() < full_len;
     let result = if tag.enhanced {
@@ -296,23 +278,37 @@ pub(crate) fn parse_common_audio(data: &[u8]) -> Option<AudioTag> {
         _ => None,
     };
     Some(AudioTag {
-        format,
-        codec: sound_format_name(format),
-        enhanced: false,
         sound_rate: legacy_rate(format, first),
         sound_size: Some(legacy_size(first)),
         channels: Some(legacy_channels(first)),
         aac_packet_type,
-        packet_type: None,
-        fourcc: None,
-        config: None,
-        multichannel: None,
-        multitrack: None,
-        tracks: ThinVec::new(),
-        mod_ex: ThinVec::new(),
-        truncated: false,
-        error: None,
+        ..AudioTag::blank(format)
     })
+}
+
+impl AudioTag {
+    /// A tag of this SoundFormat with nothing else known yet.
+    #[inline]
+    fn blank(format: u8) -> AudioTag {
+        AudioTag {
+            format,
+            codec: sound_format_name(format),
+            enhanced: format == SOUND_FORMAT_EX_HEADER,
+            sound_rate: None,
+            sound_size: None,
+            channels: None,
+            aac_packet_type: None,
+            packet_type: None,
+            fourcc: None,
+            config: None,
+            multichannel: None,
+            multitrack: None,
+            tracks: ThinVec::new(),
+            mod_ex: ThinVec::new(),
+            truncated: false,
+            error: None,
+        }
+    }
 }
 
 fn parse_legacy(

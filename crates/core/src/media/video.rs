@@ -276,25 +276,7 @@ pub fn parse_video(data: &[u8], full_len: usize) -> Result<VideoTag, DecodeError
     };
     let enhanced = first & IS_EX_HEADER != 0;
     let frame_type = FrameType::from((first >> 4) & 0x07);
-    let mut tag = VideoTag {
-        frame_type,
-        codec: "unknown",
-        codec_id: None,
-        enhanced,
-        fourcc: None,
-        packet_type: None,
-        avc_packet_type: None,
-        composition_time: None,
-        command: None,
-        config: None,
-        nalus: NalList::new(),
-        metadata_len: None,
-        multitrack: None,
-        tracks: ThinVec::new(),
-        mod_ex: ThinVec::new(),
-        truncated: false,
-        error: None,
-    };
+    let mut tag = VideoTag::blank(frame_type, enhanced);
     let mut out = Outcome::default();
     let cut = data.len() < full_len;
     let result = if enhanced {
@@ -308,6 +290,32 @@ pub fn parse_video(data: &[u8], full_len: usize) -> Result<VideoTag, DecodeError
     tag.truncated = out.truncated;
     tag.error = out.error.map(Box::new);
     Ok(tag)
+}
+
+impl VideoTag {
+    /// A tag with its frame type and nothing else known yet.
+    #[inline]
+    fn blank(frame_type: FrameType, enhanced: bool) -> VideoTag {
+        VideoTag {
+            frame_type,
+            codec: "unknown",
+            codec_id: None,
+            enhanced,
+            fourcc: None,
+            packet_type: None,
+            avc_packet_type: None,
+            composition_time: None,
+            command: None,
+            config: None,
+            nalus: NalList::new(),
+            metadata_len: None,
+            multitrack: None,
+            tracks: ThinVec::new(),
+            mod_ex: ThinVec::new(),
+            truncated: false,
+            error: None,
+        }
+    }
 }
 
 /// What [`parse_video`] returns for the headers nearly every video message
@@ -327,23 +335,9 @@ pub(crate) fn parse_common_video(data: &[u8], full_len: usize) -> Option<VideoTa
     }
     let codec_id = first & 0x0f;
     let mut tag = VideoTag {
-        frame_type,
         codec: codec_id_name(codec_id),
         codec_id: Some(codec_id),
-        enhanced: false,
-        fourcc: None,
-        packet_type: None,
-        avc_packet_type: None,
-        composition_time: None,
-        command: None,
-        config: None,
-        nalus: NalList::new(),
-        metadata_len: None,
-        multitrack: None,
-        tracks: ThinVec::new(),
-        mod_ex: ThinVec::new(),
-        truncated: false,
-        error: None,
+        ..VideoTag::blank(frame_type, false)
     };
     let syntax = match codec_id {
         CODEC_ID_AVC => NalSyntax::Avc,
