@@ -519,7 +519,8 @@ impl Body {
     /// What [`Body::decode`] gives for the audio and video headers nearly
     /// every message has (legacy formats, AAC raw, H.264/HEVC coded frames),
     /// decoded by code small enough to inline where the body is stored;
-    /// `None` for every other message.
+    /// `None` for every other message. [`Session`](crate::session::Session)
+    /// tries it before `Body::decode`.
     #[inline]
     pub fn decode_common(type_id: u8, data: &[u8], full_len: u32) -> Option<Body> {
         match type_id {
@@ -563,13 +564,8 @@ impl Body {
                 })()
             }
             MSG_USER_CONTROL => UserControl::parse(data).map(Body::UserControl),
-            MSG_AUDIO | MSG_VIDEO => match Body::decode_common(type_id, data, full_len) {
-                Some(body) => return (body, None),
-                None if type_id == MSG_AUDIO => {
-                    media::parse_audio(data, full_len as usize).map(Body::Audio)
-                }
-                None => media::parse_video(data, full_len as usize).map(Body::Video),
-            },
+            MSG_AUDIO => media::parse_audio(data, full_len as usize).map(Body::Audio),
+            MSG_VIDEO => media::parse_video(data, full_len as usize).map(Body::Video),
             MSG_COMMAND_AMF0 | MSG_COMMAND_AMF3 => {
                 let (skip, what) = amf3_format_byte(type_id == MSG_COMMAND_AMF3, data);
                 if let Some(e) = what {

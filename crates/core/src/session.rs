@@ -575,22 +575,19 @@ impl Session {
         };
         if let Some(body) = Body::decode_common(type_id, &data, length) {
             // Media: no error to report and nothing for the context to learn.
-            drop(data);
             m.body = body;
-            m.stream_name = self.ctx.stream_name(stream_id).cloned();
-            return;
-        }
-        let (body, body_error) = Body::decode(type_id, &data, length, timestamp);
-        drop(data);
-        if let Some(mut e) = body_error {
-            if !complete {
-                // A truncated body naturally fails to decode; the chunk layer already said why.
-                e.found.push_str(" (the message is incomplete)");
+        } else {
+            let (body, body_error) = Body::decode(type_id, &data, length, timestamp);
+            if let Some(mut e) = body_error {
+                if !complete {
+                    // A truncated body naturally fails to decode; the chunk layer already said why.
+                    e.found.push_str(" (the message is incomplete)");
+                }
+                m.body_error = Some(Box::new(e));
             }
-            m.body_error = Some(Box::new(e));
+            m.body = body;
+            m.reply_to = self.track(dir, &m.raw, &m.body);
         }
-        m.body = body;
-        m.reply_to = self.track(dir, &m.raw, &m.body);
         m.stream_name = self.ctx.stream_name(stream_id).cloned();
     }
 

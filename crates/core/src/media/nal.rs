@@ -4,7 +4,7 @@
 const MAX_NALUS: usize = 32;
 
 /// Which NAL unit header syntax applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NalSyntax {
     /// H.264: one header byte, type in the low 5 bits.
     Avc,

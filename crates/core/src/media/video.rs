@@ -1255,8 +1255,8 @@ mod proptests {
             let _ = parse_audio(&d, d.len()).unwrap().summary();
         }
 
-        /// The fast paths Body::decode tries first give exactly what the
-        /// general parsers give, whenever they answer at all.
+        /// The fast paths the session tries first (Body::decode_common) give
+        /// exactly what the general parsers give, whenever they answer at all.
         #[test]
         fn common_header_fast_paths_agree_with_the_general_parsers(
             head in proptest::collection::vec(any::<u8>(), 2..5),
