@@ -157,12 +157,16 @@ pub fn run(input: &Input, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Resul
 }
 
 /// What the decoding thread hands over: an [`Item`] that owns its parts.
-/// Events, nearly every item, are held inline (boxing each would cost an
-/// allocation per message).
-#[allow(clippy::large_enum_variant)]
+/// Events, nearly every item, are not held here but in their batch's own
+/// vector, where the session wrote them: an event (over 300 bytes) is then
+/// never moved between being decoded and being dropped.
 enum Owned {
     Session(SessionInfo),
-    Event(u64, Event),
+    /// The next `n` events of the batch, all of session `number`.
+    Events {
+        number: u64,
+        n: usize,
+    },
     Closed {
         number: u64,
         dir: rtmpscope_core::Direction,
@@ -178,6 +182,13 @@ enum Owned {
     Warning(String),
 }
 
+/// Items and the events they refer to, handed over at once.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Owned>,
+    events: Vec<Event>,
+}
+
 /// Items handed over at once: enough to make the hand-over cheap, few enough
 /// (and few enough payload bytes) to keep memory small.
 const BATCH_ITEMS: usize = 2048;
@@ -187,18 +198,47 @@ const BATCHES_IN_FLIGHT: usize = 3;
 
 /// Collects owned items and sends them in batches; `false` once the consumer is gone.
 struct Batcher {
-    items: Vec<Owned>,
+    batch: Batch,
     bytes: usize,
-    tx: std::sync::mpsc::SyncSender<Vec<Owned>>,
+    tx: std::sync::mpsc::SyncSender<Batch>,
 }
 
 impl Batcher {
-    fn push(&mut self, item: Owned) -> bool {
-        if let Owned::Event(_, Event::Message(m)) = &item {
-            self.bytes += m.raw.payload.len();
+    fn new(tx: std::sync::mpsc::SyncSender<Batch>) -> Batcher {
+        Batcher {
+            batch: Batch::with_capacity(),
+            bytes: 0,
+            tx,
         }
-        self.items.push(item);
-        if self.items.len() >= BATCH_ITEMS || self.bytes >= BATCH_BYTES {
+    }
+
+    fn push(&mut self, item: Owned) -> bool {
+        self.batch.items.push(item);
+        self.maybe_flush()
+    }
+
+    /// Lets `write` append events of session `number` to the batch.
+    fn events(&mut self, number: u64, write: impl FnOnce(&mut Vec<Event>)) -> bool {
+        let events = &mut self.batch.events;
+        let before = events.len();
+        write(events);
+        let n = events.len() - before;
+        if n == 0 {
+            return true;
+        }
+        for e in &events[before..] {
+            if let Event::Message(m) = e {
+                self.bytes += m.raw.payload.len();
+            }
+        }
+        self.batch.items.push(Owned::Events { number, n });
+        self.maybe_flush()
+    }
+
+    fn maybe_flush(&mut self) -> bool {
+        if self.batch.items.len() + self.batch.events.len() >= BATCH_ITEMS
+            || self.bytes >= BATCH_BYTES
+        {
             return self.flush();
         }
         true
@@ -206,11 +246,20 @@ impl Batcher {
 
     fn flush(&mut self) -> bool {
         self.bytes = 0;
-        if self.items.is_empty() {
+        if self.batch.items.is_empty() {
             return true;
         }
-        let batch = std::mem::replace(&mut self.items, Vec::with_capacity(BATCH_ITEMS));
+        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity());
         self.tx.send(batch).is_ok()
+    }
+}
+
+impl Batch {
+    fn with_capacity() -> Batch {
+        Batch {
+            items: Vec::with_capacity(BATCH_ITEMS / 4),
+            events: Vec::with_capacity(BATCH_ITEMS),
+        }
     }
 }
 
@@ -231,11 +280,7 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
     })?;
     let (capture_tx, capture_rx) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
     let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
-    let mut out = Batcher {
-        items: Vec::with_capacity(BATCH_ITEMS),
-        bytes: 0,
-        tx,
-    };
+    let mut out = Batcher::new(tx);
     std::thread::scope(|scope| {
         let capture = std::thread::Builder::new()
             .name("capture".into())
@@ -257,8 +302,9 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
         let mut infos: FastMap<SessionInfo> = FastMap::default();
         let mut result = Ok(());
         'batches: for batch in rx.iter() {
-            for item in batch {
-                result = deliver(item, &mut infos, &mut sink);
+            let mut events = batch.events.iter();
+            for item in batch.items {
+                result = deliver(item, &mut events, &mut infos, &mut sink);
                 if result.is_err() {
                     break 'batches;
                 }
@@ -346,6 +392,7 @@ impl Incoming {
 /// Hands one owned item to the sink as an [`Item`].
 fn deliver(
     item: Owned,
+    events: &mut std::slice::Iter<'_, Event>,
     infos: &mut FastMap<SessionInfo>,
     sink: &mut impl FnMut(Item<'_>) -> Result<()>,
 ) -> Result<()> {
@@ -355,10 +402,16 @@ fn deliver(
             let info = infos.entry(number).or_insert(info);
             sink(Item::Session(info))
         }
-        Owned::Event(number, ev) => match infos.get(&number) {
-            Some(info) => sink(Item::Event(info, &ev)),
-            None => Ok(()),
-        },
+        Owned::Events { number, n } => {
+            let mut events = events.by_ref().take(n);
+            match infos.get(&number) {
+                Some(info) => events.try_for_each(|ev| sink(Item::Event(info, ev))),
+                None => {
+                    events.for_each(drop);
+                    Ok(())
+                }
+            }
+        }
         Owned::Closed {
             number,
             dir,
@@ -397,11 +450,7 @@ fn decode_capture(path: &Path, size: u64, mut reader: Incoming, out: &mut Batche
     let mut conns: FastMap<(SocketAddr, SocketAddr, f64)> = FastMap::default();
     let mut live: FastMap<Live> = FastMap::default();
     let mut next_session = 0u64;
-    let mut events = Vec::new();
     let mut last_pos = 0u64;
-    let send_events = |number: u64, events: &mut Vec<Event>, out: &mut Batcher| {
-        events.drain(..).all(|e| out.push(Owned::Event(number, e)))
-    };
     loop {
         let ev = match reader.next_event() {
             Ok(Some(ev)) => ev,
@@ -473,10 +522,7 @@ fn decode_capture(path: &Path, size: u64, mut reader: Incoming, out: &mut Batche
                 bytes,
                 time,
             } => match live.get_mut(&conn) {
-                Some(l) => {
-                    l.session.feed(dir, bytes, time, &mut events);
-                    send_events(l.number, &mut events, out)
-                }
+                Some(l) => out.events(l.number, |evs| l.session.feed(dir, bytes, time, evs)),
                 None => true,
             },
             CaptureEvent::Gap {
@@ -485,10 +531,7 @@ fn decode_capture(path: &Path, size: u64, mut reader: Incoming, out: &mut Batche
                 len,
                 time,
             } => match live.get_mut(&conn) {
-                Some(l) => {
-                    l.session.gap(dir, len, time, &mut events);
-                    send_events(l.number, &mut events, out)
-                }
+                Some(l) => out.events(l.number, |evs| l.session.gap(dir, len, time, evs)),
                 None => true,
             },
             CaptureEvent::Closed {
@@ -513,7 +556,7 @@ fn decode_capture(path: &Path, size: u64, mut reader: Incoming, out: &mut Batche
                 if done {
                     conns.remove(&conn);
                     match live.remove(&conn) {
-                        Some(l) => going && finish(l, &mut events, out),
+                        Some(l) => going && finish(l, out),
                         None => going,
                     }
                 } else {
@@ -539,19 +582,15 @@ fn decode_capture(path: &Path, size: u64, mut reader: Incoming, out: &mut Batche
     let mut rest: Vec<Live> = live.into_values().collect();
     rest.sort_by_key(|l| l.number);
     for l in rest {
-        if !finish(l, &mut events, out) {
+        if !finish(l, out) {
             return;
         }
     }
 }
 
 /// Ends a session: its last events, then the session itself.
-fn finish(mut l: Live, events: &mut Vec<Event>, out: &mut Batcher) -> bool {
-    events.clear();
-    l.session.finish(events);
-    events
-        .drain(..)
-        .all(|e| out.push(Owned::Event(l.number, e)))
+fn finish(mut l: Live, out: &mut Batcher) -> bool {
+    out.events(l.number, |evs| l.session.finish(evs))
         && out.push(Owned::End(l.number, Box::new(l.session)))
 }
 

@@ -53,8 +53,15 @@ const NEEDS_ESCAPE: [bool; 256] = {
 };
 
 /// Appends an unsigned integer in decimal.
+#[inline]
 pub fn push_u64(out: &mut String, v: u64) {
-    out.push_str(itoa::Buffer::new().format(v));
+    if v < 10 {
+        // Most fields of a message line are one digit (session, csid, type,
+        // stream id, fmt, chunks): one push instead of a copy of unknown length.
+        out.push(char::from(b'0' + v as u8));
+    } else {
+        out.push_str(itoa::Buffer::new().format(v));
+    }
 }
 
 /// Appends a signed integer in decimal.
@@ -68,17 +75,54 @@ pub fn push_i64(out: &mut String, v: i64) {
 /// them; ryu finds them faster (capture times are on every line), and is
 /// used where it writes plain decimals rather than an exponent.
 pub fn push_f64(out: &mut String, v: f64) {
-    if v.is_finite() {
-        if v.fract() == 0.0 && v.abs() < 9.0e15 {
-            push_i64(out, v as i64);
-        } else if (1e-5..1e16).contains(&v.abs()) {
-            out.push_str(ryu::Buffer::new().format_finite(v));
-        } else {
-            let _ = write!(out, "{v}");
-        }
-    } else {
+    if !v.is_finite() {
         out.push_str("null");
+    } else if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        push_i64(out, v as i64);
+    } else if push_micros(out, v) {
+        // A capture time: done.
+    } else if (1e-5..1e16).contains(&v.abs()) {
+        out.push_str(ryu::Buffer::new().format_finite(v));
+    } else {
+        let _ = write!(out, "{v}");
     }
+}
+
+/// Writes `v` when it is a whole number of microseconds below 2^32, as
+/// capture times are, and returns whether it did. The digits are those ryu
+/// (and Rust's `{}`) give: the doubles below 2^32 lie closer together than
+/// 10^-6, so no two multiples of 10^-6 read back as the same double, and
+/// the shortest decimal that reads back as `v` is the multiple of 10^-6 it
+/// came from, without its trailing zeros (a property test compares with ryu).
+fn push_micros(out: &mut String, v: f64) -> bool {
+    if !(v > 0.0 && v < 4_294_967_296.0) {
+        return false;
+    }
+    let micros = (v * 1e6).round();
+    if micros / 1e6 != v {
+        return false;
+    }
+    let micros = micros as u64;
+    let (whole, mut frac) = (micros / 1_000_000, (micros % 1_000_000) as u32);
+    if frac == 0 {
+        return false;
+    }
+    push_u64(out, whole);
+    let mut digits = [b'.', b'0', b'0', b'0', b'0', b'0', b'0'];
+    let mut len = 7;
+    while frac % 10 == 0 {
+        frac /= 10;
+        len -= 1;
+    }
+    let mut i = len;
+    while frac > 0 {
+        i -= 1;
+        digits[i] = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    // ASCII digits and a point.
+    out.push_str(std::str::from_utf8(&digits[..len]).unwrap_or_default());
+    true
 }
 
 fn push_serde<T: Serialize>(out: &mut String, v: &T) {
@@ -546,6 +590,61 @@ pub fn write_message(out: &mut String, session: u64, m: &MessageEvent) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn f64_text(v: f64) -> String {
+        let mut s = String::new();
+        push_f64(&mut s, v);
+        s
+    }
+
+    proptest! {
+        /// Whole microseconds (capture times): the same digits as Rust's `{}`.
+        #[test]
+        fn micro_times_print_as_rust_does(micros in 1u64..(1u64 << 32) * 1_000_000) {
+            let v = micros as f64 / 1e6;
+            prop_assert_eq!(f64_text(v), format!("{v}"));
+        }
+
+        /// Any double, near or far from a whole number of microseconds, prints
+        /// as before the microsecond path existed.
+        #[test]
+        fn any_number_prints_as_rust_does(bits in any::<u64>(), near in 0u64..(5u64 << 32) * 1_000_000, pick in 0u8..3) {
+            let v = match pick {
+                0 => f64::from_bits(bits),
+                // a multiple of 10^-6 and its neighbouring doubles
+                1 => near as f64 / 1e6,
+                _ => f64::from_bits((near as f64 / 1e6).to_bits().wrapping_add(bits % 5).wrapping_sub(2)),
+            };
+            // What push_f64 wrote before it knew microseconds.
+            let want = if !v.is_finite() {
+                "null".to_string()
+            } else if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                (v as i64).to_string()
+            } else if (1e-5..1e16).contains(&v.abs()) {
+                ryu::Buffer::new().format_finite(v).to_string()
+            } else {
+                format!("{v}")
+            };
+            prop_assert_eq!(f64_text(v), want);
+        }
+    }
+
+    #[test]
+    fn capture_times_and_edges() {
+        for (v, want) in [
+            (1796237486.945276, "1796237486.945276"),
+            (1796237486.9, "1796237486.9"),
+            (0.000001, "0.000001"),
+            (0.1, "0.1"),
+            (4294967295.999999, "4294967295.999999"),
+            (4294967296.5, "4294967296.5"),
+            (-1.5, "-1.5"),
+            (3.0, "3"),
+        ] {
+            assert_eq!(f64_text(v), want, "{v}");
+        }
+    }
 
     /// `"k":` + what a fast writer wrote, or None when it declined.
     fn fast<T>(tag: &T, f: fn(&mut Obj<'_>, &T) -> bool) -> Option<String> {

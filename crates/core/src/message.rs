@@ -666,11 +666,21 @@ pub fn human_bytes(n: u32) -> String {
 
 /// Appends [`human_bytes`] to `s`.
 pub fn write_human_bytes(s: &mut String, n: u32) {
-    let _ = match n {
-        0..=999 => write!(s, "{n} B"),
-        1000..=999_999 => write!(s, "{} KB", (n + 500) / 1000),
-        _ => write!(s, "{:.1} MB", n as f64 / 1e6),
-    };
+    // Every media message's summary ends with this: no formatting machinery
+    // for the two common cases.
+    match n {
+        0..=999 => {
+            crate::json::push_u64(s, n.into());
+            s.push_str(" B");
+        }
+        1000..=999_999 => {
+            crate::json::push_u64(s, ((n + 500) / 1000).into());
+            s.push_str(" KB");
+        }
+        _ => {
+            let _ = write!(s, "{:.1} MB", n as f64 / 1e6);
+        }
+    }
 }
 
 /// Type 17 and 15 bodies start with a format byte (§7.1.1, §7.1.2) that is 0

@@ -864,7 +864,8 @@ impl VideoTag {
         let shows_cts = self.avc_packet_type == Some(AvcPacketType::Nalu)
             || self.packet_type == Some(VideoPacketType::CodedFrames);
         if let (true, Some(cts)) = (shows_cts && self.command.is_none(), self.composition_time) {
-            let _ = write!(s, " cts={cts}");
+            s.push_str(" cts=");
+            crate::json::push_i64(s, cts.into());
         }
         summary_suffix(s, self.truncated, self.error.as_deref());
     }
