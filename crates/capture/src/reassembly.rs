@@ -112,6 +112,25 @@ impl Reassembler {
         self.delivered
     }
 
+    /// Whether a segment at `seq` continues the stream at once: nothing is
+    /// held out of order, no FIN is known, and `seq` is the next byte.
+    pub fn continues_at(&self, seq: u32) -> bool {
+        self.started
+            && !self.ended
+            && self.pending.is_empty()
+            && self.fin.is_none()
+            && seq == self.next_seq
+    }
+
+    /// The payload of a segment for which [`Reassembler::continues_at`] holds:
+    /// what [`Reassembler::segment`] gives out for it.
+    pub fn append(&mut self, payload: &[u8]) -> Bytes {
+        debug_assert!(self.pending.is_empty() && self.fin.is_none() && !self.ended);
+        let bytes = self.arena.copy(payload);
+        self.advance(payload.len() as u64);
+        bytes
+    }
+
     /// Sets the sequence number of the stream's first byte.
     pub fn start(&mut self, seq: u32) {
         if !self.started {

@@ -147,3 +147,98 @@ proptest! {
         prop_assert!(conn.s2c == down, "s2c differs ({} of {} bytes)", conn.s2c.len(), down.len());
     }
 }
+
+/// One step of a random conversation for the fast-path property below.
+#[derive(Debug, Clone)]
+enum Step {
+    /// In-order data from one side.
+    Send { conn: usize, from_client: bool, len: usize },
+    /// Data ahead of the next byte (a hole before it), from one side.
+    Ahead { conn: usize, from_client: bool, skip: usize, len: usize },
+    /// A retransmission of bytes already sent.
+    Again { conn: usize, from_client: bool, back: usize, len: usize },
+    /// A pure ACK acknowledging `ahead` bytes past what the other side sent (lost bytes).
+    Ack { conn: usize, from_client: bool, ahead: usize },
+    Fin { conn: usize, from_client: bool },
+    Rst { conn: usize, from_client: bool },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let side = (0usize..2, any::<bool>());
+    prop_oneof![
+        8 => (side.clone(), 1usize..3000).prop_map(|((conn, from_client), len)| Step::Send { conn, from_client, len }),
+        1 => (side.clone(), 1usize..500, 1usize..800).prop_map(|((conn, from_client), skip, len)| Step::Ahead { conn, from_client, skip, len }),
+        1 => (side.clone(), 1usize..2000, 1usize..800).prop_map(|((conn, from_client), back, len)| Step::Again { conn, from_client, back, len }),
+        2 => (side.clone(), 0usize..3).prop_map(|((conn, from_client), ahead)| Step::Ack { conn, from_client, ahead: ahead * 100 }),
+        1 => side.clone().prop_map(|(conn, from_client)| Step::Fin { conn, from_client }),
+        1 => side.prop_map(|(conn, from_client)| Step::Rst { conn, from_client }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The reader's fast path for in-order segments of the last connection
+    /// gives exactly the events of the general path, whatever the segments:
+    /// two interleaved RTMP connections with in-order data, holes,
+    /// retransmissions, ACKs past lost bytes, FINs and RSTs.
+    #[test]
+    fn fast_path_gives_the_general_paths_events(steps in proptest::collection::vec(step(), 1..120)) {
+        let mut convs = [
+            Conversation::new("10.0.0.1:50000", "10.0.0.2:1935", 1000, 900_000),
+            Conversation::new("10.0.0.3:50001", "10.0.0.2:1935", u32::MAX - 5000, 77),
+        ];
+        let mut pkts = Vec::new();
+        let up = rtmp_client_bytes(200_000);
+        let mut sent = [[0usize; 2]; 2];
+        for c in convs.iter_mut() {
+            pkts.extend(c.handshake());
+        }
+        // The first bytes in order, so that both connections are found to be RTMP.
+        for (i, c) in convs.iter_mut().enumerate() {
+            pkts.push(c.send(true, &up[..1537]));
+            pkts.push(c.send(false, &up[..1537]));
+            sent[i] = [1537, 1537];
+        }
+        for s in steps {
+            match s {
+                Step::Send { conn, from_client, len } => {
+                    let d = usize::from(!from_client);
+                    let at = sent[conn][d] % 100_000;
+                    pkts.push(convs[conn].send(from_client, &up[at..at + len]));
+                    sent[conn][d] += len;
+                }
+                Step::Ahead { conn, from_client, skip, len } => {
+                    let d = usize::from(!from_client);
+                    let c = &mut convs[conn];
+                    let seq = c.seq[d].wrapping_add(skip as u32);
+                    pkts.push(c.at(from_client, seq, ACK, &up[..len]));
+                }
+                Step::Again { conn, from_client, back, len } => {
+                    let d = usize::from(!from_client);
+                    let c = &mut convs[conn];
+                    let seq = c.seq[d].wrapping_sub(back as u32);
+                    pkts.push(c.at(from_client, seq, ACK, &up[..len]));
+                }
+                Step::Ack { conn, from_client, ahead } => {
+                    let d = usize::from(!from_client);
+                    let c = &mut convs[conn];
+                    let (src, dst) = if from_client { (c.client, c.server) } else { (c.server, c.client) };
+                    let ack = c.seq[1 - d].wrapping_add(ahead as u32);
+                    pkts.push((c.time, tcp_packet(src, dst, c.seq[d], ack, ACK, &[])));
+                }
+                Step::Fin { conn, from_client } => pkts.push(convs[conn].fin(from_client)),
+                Step::Rst { conn, from_client } => {
+                    let d = usize::from(!from_client);
+                    let c = &mut convs[conn];
+                    let seq = c.seq[d];
+                    pkts.push(c.at(from_client, seq, RST, &[]));
+                }
+            }
+        }
+        let file = pcap(LINKTYPE_ETHERNET, &pkts.into_iter().map(|(t, p)| (t, ethernet(&p, &[]))).collect::<Vec<_>>());
+        let (general, fast) = both_paths(&file);
+        prop_assert!(general.len() > 4);
+        prop_assert_eq!(general, fast);
+    }
+}

@@ -267,3 +267,26 @@ fn bytes_read_reaches_the_file_size() {
     }
     assert_eq!(r.bytes_read(), size);
 }
+
+/// Every real capture of the repository gives the same events through the
+/// reader's fast path for in-order segments as through the general path.
+#[test]
+fn fast_path_gives_the_general_paths_events_on_every_real_capture() {
+    let mut files = Vec::new();
+    for dir in [fixtures(), fixtures().join("failures"), data_dir()] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() >= 15, "{files:?}");
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        let (general, fast) = both_paths(&bytes);
+        assert!(!general.is_empty(), "{}", path.display());
+        assert!(general == fast, "{}: the paths differ", path.display());
+    }
+}

@@ -120,9 +120,19 @@ fn push_micros(out: &mut String, v: f64) -> bool {
         digits[i] = b'0' + (frac % 10) as u8;
         frac /= 10;
     }
-    // ASCII digits and a point.
-    out.push_str(std::str::from_utf8(&digits[..len]).unwrap_or_default());
+    for &b in &digits[..len] {
+        out.push(char::from(b));
+    }
     true
+}
+
+/// Appends one of this crate's own names (codecs, packet kinds, NAL unit
+/// types) as a JSON string: they hold nothing to escape, so nothing is scanned.
+fn push_name(out: &mut String, s: &str) {
+    debug_assert!(!s.bytes().any(|b| NEEDS_ESCAPE[b as usize]));
+    out.push('"');
+    out.push_str(s);
+    out.push('"');
 }
 
 fn push_serde<T: Serialize>(out: &mut String, v: &T) {
@@ -286,7 +296,7 @@ fn fast_audio(o: &mut Obj<'_>, a: &crate::media::AudioTag) -> bool {
     out.push_str("{\"format\":");
     push_u64(out, a.format.into());
     out.push_str(",\"codec\":");
-    push_str(out, a.codec);
+    push_name(out, a.codec);
     let mut first = false;
     if let Some(v) = a.sound_rate {
         key_into(out, &mut first, "sound_rate");
@@ -302,7 +312,7 @@ fn fast_audio(o: &mut Obj<'_>, a: &crate::media::AudioTag) -> bool {
     }
     if let Some(t) = a.aac_packet_type {
         key_into(out, &mut first, "aac_packet_type");
-        push_str(out, &t.key());
+        push_name(out, &t.key());
     }
     if a.truncated {
         key_into(out, &mut first, "truncated");
@@ -331,9 +341,9 @@ fn fast_video(o: &mut Obj<'_>, v: &crate::media::VideoTag) -> bool {
     o.key("video");
     let out = &mut *o.out;
     out.push_str("{\"frame_type\":");
-    push_str(out, &v.frame_type.key());
+    push_name(out, &v.frame_type.key());
     out.push_str(",\"codec\":");
-    push_str(out, v.codec);
+    push_name(out, v.codec);
     let mut first = false;
     if let Some(id) = v.codec_id {
         key_into(out, &mut first, "codec_id");
@@ -341,7 +351,7 @@ fn fast_video(o: &mut Obj<'_>, v: &crate::media::VideoTag) -> bool {
     }
     if let Some(t) = v.avc_packet_type {
         key_into(out, &mut first, "avc_packet_type");
-        push_str(out, &t.key());
+        push_name(out, &t.key());
     }
     if let Some(c) = v.composition_time {
         key_into(out, &mut first, "composition_time");
@@ -357,7 +367,7 @@ fn fast_video(o: &mut Obj<'_>, v: &crate::media::VideoTag) -> bool {
             out.push_str("{\"type\":");
             push_u64(out, n.nal_type.into());
             out.push_str(",\"name\":");
-            push_str(out, n.name());
+            push_name(out, n.name());
             out.push_str(",\"size\":");
             push_u64(out, n.size.into());
             out.push('}');

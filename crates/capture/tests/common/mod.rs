@@ -56,6 +56,18 @@ pub fn read_events(bytes: &[u8]) -> Vec<CaptureEvent> {
         .expect("no read error")
 }
 
+/// Every event of a capture read with the fast path off, and the same
+/// capture's events with it on: they must be equal.
+pub fn both_paths(bytes: &[u8]) -> (Vec<CaptureEvent>, Vec<CaptureEvent>) {
+    let general = CaptureReader::new(bytes)
+        .expect("a capture")
+        .general_path_only();
+    let general = general
+        .collect::<Result<Vec<_>, _>>()
+        .expect("no read error");
+    (general, read_events(bytes))
+}
+
 /// Events grouped per connection, checking the order rules on the way:
 /// Connection first, Data/Gap/Closed only after Classified of an RTMP kind.
 pub fn by_connection(events: &[CaptureEvent]) -> BTreeMap<u64, Conn> {
