@@ -394,7 +394,9 @@ impl Engine {
         conn.dirs[other].acknowledged(seg.ack, out.time, &mut stream);
         out.emit(conn, other, &mut stream);
         out.stream = stream;
-        out.total_pending = out.total_pending.saturating_sub(before - conn.pending().min(before));
+        out.total_pending = out
+            .total_pending
+            .saturating_sub(before - conn.pending().min(before));
         true
     }
 

@@ -152,15 +152,39 @@ proptest! {
 #[derive(Debug, Clone)]
 enum Step {
     /// In-order data from one side.
-    Send { conn: usize, from_client: bool, len: usize },
+    Send {
+        conn: usize,
+        from_client: bool,
+        len: usize,
+    },
     /// Data ahead of the next byte (a hole before it), from one side.
-    Ahead { conn: usize, from_client: bool, skip: usize, len: usize },
+    Ahead {
+        conn: usize,
+        from_client: bool,
+        skip: usize,
+        len: usize,
+    },
     /// A retransmission of bytes already sent.
-    Again { conn: usize, from_client: bool, back: usize, len: usize },
+    Again {
+        conn: usize,
+        from_client: bool,
+        back: usize,
+        len: usize,
+    },
     /// A pure ACK acknowledging `ahead` bytes past what the other side sent (lost bytes).
-    Ack { conn: usize, from_client: bool, ahead: usize },
-    Fin { conn: usize, from_client: bool },
-    Rst { conn: usize, from_client: bool },
+    Ack {
+        conn: usize,
+        from_client: bool,
+        ahead: usize,
+    },
+    Fin {
+        conn: usize,
+        from_client: bool,
+    },
+    Rst {
+        conn: usize,
+        from_client: bool,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {

@@ -1,6 +1,6 @@
 //! `rtmpscope decode`.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -51,6 +51,9 @@ pub fn session_json(line: &mut String, info: &SessionInfo) {
     o.end();
 }
 
+/// Output is written to stdout in pieces of about this size.
+const OUT_BUFFER: usize = 1 << 18;
+
 pub fn run(a: DecodeArgs) -> Result<ExitCode> {
     let input = Input::from_args(a.input)?;
     let filter = match &a.filter {
@@ -58,12 +61,14 @@ pub fn run(a: DecodeArgs) -> Result<ExitCode> {
         None => Filter::default(),
     };
     let stdout = std::io::stdout();
-    let mut w = BufWriter::with_capacity(1 << 18, stdout.lock());
-    let mut line = String::with_capacity(512);
+    let mut w = stdout.lock();
+    // Lines are written into one buffer that goes to stdout whole (a
+    // BufWriter would copy every line once more).
+    let mut line = String::with_capacity(OUT_BUFFER + 4096);
     let mut totals = text::Totals::default();
     let want = |n: u64| a.session.is_none_or(|s| s == n);
     let res = input::run(&input, |item| {
-        line.clear();
+        let start = line.len();
         match item {
             Item::Session(info) if want(info.number) => {
                 if a.json {
@@ -106,12 +111,18 @@ pub fn run(a: DecodeArgs) -> Result<ExitCode> {
             }
             _ => {}
         }
-        if !line.is_empty() {
+        if line.len() > start {
             line.push('\n');
-            w.write_all(line.as_bytes())?;
+            if line.len() >= OUT_BUFFER {
+                w.write_all(line.as_bytes())?;
+                line.clear();
+            }
         }
         Ok(())
     });
+    // The rest of the output, whatever stopped decoding.
+    let tail = w.write_all(line.as_bytes());
+    line.clear();
     if let Err(e) = res {
         // A closed pipe (`| head`) is not an error.
         if e.downcast_ref::<std::io::Error>()
@@ -120,6 +131,12 @@ pub fn run(a: DecodeArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         return Err(e);
+    }
+    if let Err(e) = tail {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Err(e.into());
     }
     if !a.json {
         line.clear();

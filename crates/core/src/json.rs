@@ -417,14 +417,14 @@ pub fn write_event(out: &mut String, session: u64, ev: &Event) {
                 .int("session", session)
                 .str("dir", n.dir.as_str())
                 .num("time", n.time);
-            o.end();
-            if let (Some(b), Some(stripped)) = (body.strip_prefix('{'), out.strip_suffix('}')) {
-                let mut joined = stripped.to_string();
-                if b != "}" {
-                    joined.push(',');
+            // Instead of closing the object, the note's fields go on in it
+            // (written in place: `out` may hold earlier lines).
+            match body.strip_prefix('{') {
+                Some("}") | None => o.end(),
+                Some(fields) => {
+                    out.push(',');
+                    out.push_str(fields);
                 }
-                joined.push_str(b);
-                *out = joined;
             }
         }
         Event::Error(e) => {
