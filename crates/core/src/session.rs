@@ -588,7 +588,11 @@ impl Session {
             m.body = body;
             m.reply_to = self.track(dir, &m.raw, &m.body);
         }
-        m.stream_name = self.ctx.stream_name(stream_id).cloned();
+        // Cloned straight into the event: through `Option::cloned` the name
+        // was copied to the stack and read back at an offset, which stalled.
+        if let Some(name) = self.ctx.stream_name(stream_id) {
+            m.stream_name = Some(name.clone());
+        }
     }
 
     /// Updates the connection context; returns the command a reply answers.
