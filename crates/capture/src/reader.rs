@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use rtmpscope_core::session::Direction;
 
 use crate::classify::{self, Context, HEAD_LIMIT, RTMP_PORT};
-use crate::file::{FileFormat, PacketSource, RawPacket};
+use crate::file::{FileFormat, PacketSource};
 use crate::ip::{self, Defragmenter, IpPacket, TcpSegment};
 use crate::link::{self, LinkError, Network};
 use crate::reassembly::{Reassembler, StreamOut};
@@ -78,7 +78,15 @@ impl<R: Read> CaptureReader<R> {
             }
             if let Some(packet) = self.source.next_block()? {
                 let data = self.source.data(&packet.range);
-                self.engine.packet(&packet, data);
+                // Field by field: read back whole, the packet just written by
+                // the source stalled on store forwarding.
+                self.engine.packet(
+                    packet.number,
+                    packet.offset,
+                    packet.time,
+                    packet.linktype,
+                    data,
+                );
             }
         }
     }
@@ -253,11 +261,11 @@ struct Output {
 }
 
 impl Engine {
-    fn packet(&mut self, packet: &RawPacket, data: &[u8]) {
-        self.out.packet = packet.number;
-        self.out.offset = packet.offset;
-        self.out.time = packet.time;
-        let ip_bytes = match link::network_layer(packet.linktype, data) {
+    fn packet(&mut self, number: u64, offset: u64, time: f64, linktype: u32, data: &[u8]) {
+        self.out.packet = number;
+        self.out.offset = offset;
+        self.out.time = time;
+        let ip_bytes = match link::network_layer(linktype, data) {
             Ok(Network::Ip(b)) => b,
             Ok(Network::Other) => return,
             Err(LinkError::Unsupported(lt)) => {
@@ -276,12 +284,14 @@ impl Engine {
                 return;
             }
         };
-        let parsed = ip::parse_ip(ip_bytes, &mut self.defrag, packet.time);
+        let parsed = ip::parse_ip(ip_bytes, &mut self.defrag, time);
         for dropped in self.defrag.take_dropped() {
             self.out.warn(dropped);
         }
-        match parsed {
-            Ok(IpPacket::Tcp(seg)) => self.segment(&seg),
+        // By reference: a moved segment was read back in wider pieces than it
+        // was written in, which stalled on store forwarding.
+        match &parsed {
+            Ok(IpPacket::Tcp(seg)) => self.segment(seg),
             Ok(IpPacket::FragmentHeld) => {
                 if let Some(whole) = self.defrag.take_completed() {
                     if whole.protocol == etherparse::ip_number::TCP {
@@ -293,7 +303,7 @@ impl Engine {
                 }
             }
             Ok(IpPacket::NotTcp) => {}
-            Err(e) => self.out.warn(e),
+            Err(e) => self.out.warn(e.clone()),
         }
     }
 

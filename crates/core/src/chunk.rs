@@ -96,6 +96,9 @@ impl ChunkHeader {
 
     /// Reads a header from `buf` (fmt 3 chunks never read an extended field here;
     /// whether one follows depends on chunk stream state, see [`ChunkDecoder`]).
+    // Inlined, the header stays in registers: returned through memory, it
+    // was read back in wider pieces than it was written in (a stall).
+    #[inline(always)]
     pub fn parse(buf: &[u8]) -> HeaderRead {
         let Some(&b0) = buf.first() else {
             return HeaderRead::Need(1);
@@ -1118,17 +1121,25 @@ impl ChunkDecoder {
         self.buffered = self.buffered.saturating_sub(p.payload.len());
         self.live_slices = self.live_slices.saturating_sub(p.payload.slices());
         let discarded = p.discarding;
-        let mut msg = Self::make_message(csid, type_id, stream_id, length, p, end, !discarded);
-        msg.stream_id_guessed = guessed;
+        // Built where it is returned: a message built first and moved there
+        // was read back in wider pieces than it was written in (a
+        // store-forwarding stall on every message).
+        let message = move || {
+            let mut msg = Self::make_message(csid, type_id, stream_id, length, p, end, !discarded);
+            msg.stream_id_guessed = guessed;
+            msg
+        };
         if discarded || !matches!(type_id, MSG_SET_CHUNK_SIZE | MSG_ABORT) {
             // The common case: nothing else to say, hand the message out directly.
             if self.notes.is_empty() {
-                return Some(ChunkEvent::Message(msg));
+                return Some(ChunkEvent::Message(message()));
             }
+            self.notes.push_back(ChunkEvent::Message(message()));
         } else {
+            let msg = message();
             self.control(&msg);
+            self.notes.push_back(ChunkEvent::Message(msg));
         }
-        self.notes.push_back(ChunkEvent::Message(msg));
         self.notes.pop_front()
     }
 
