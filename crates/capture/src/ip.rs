@@ -188,6 +188,10 @@ fn ipv6_fragment(first: IpNumber, exts: &[u8]) -> Option<FragmentInfo> {
 }
 
 /// Decodes a TCP header; `declared_len` is the segment's length on the wire when the capture cut it.
+/// Inlined, so that the segment is built where the caller keeps it: moved out
+/// of a returned result, it was read back in wider pieces than it was written
+/// in (a store-forwarding stall on every packet).
+#[inline(always)]
 pub(crate) fn tcp_segment(
     src: IpAddr,
     dst: IpAddr,
