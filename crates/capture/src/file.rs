@@ -295,10 +295,17 @@ impl<R: Read> PacketSource<R> {
 
     /// Makes at least `need` bytes available unless the input ends first;
     /// returns whether they are.
+    #[inline]
     fn fill(&mut self, need: usize) -> Result<bool, CaptureError> {
         if self.end - self.start >= need {
             return Ok(true);
         }
+        self.refill(need)
+    }
+
+    /// [`PacketSource::fill`] when the buffer holds too little: reads more.
+    #[inline(never)]
+    fn refill(&mut self, need: usize) -> Result<bool, CaptureError> {
         if self.start + need > self.buf.len() {
             // Move the unread bytes to the front, growing only for a big block.
             self.buf.copy_within(self.start..self.end, 0);

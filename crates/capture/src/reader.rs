@@ -398,12 +398,15 @@ impl Engine {
                 time: out.time,
             });
         }
-        // The acknowledgement can turn the other direction's holes into gaps.
+        // The acknowledgement can turn the other direction's holes into gaps
+        // (rarely: the output is nearly always empty).
         let before = conn.pending();
-        let mut stream = std::mem::take(&mut out.stream);
-        conn.dirs[other].acknowledged(seg.ack, out.time, &mut stream);
-        out.emit(conn, other, &mut stream);
-        out.stream = stream;
+        conn.dirs[other].acknowledged(seg.ack, out.time, &mut out.stream);
+        if !out.stream.is_empty() {
+            let mut stream = std::mem::take(&mut out.stream);
+            out.emit(conn, other, &mut stream);
+            out.stream = stream;
+        }
         out.total_pending = out
             .total_pending
             .saturating_sub(before - conn.pending().min(before));
