@@ -98,11 +98,12 @@ fn push_micros(out: &mut String, v: f64) -> bool {
     if !(v > 0.0 && v < 4_294_967_296.0) {
         return false;
     }
-    let micros = (v * 1e6).round();
-    if micros / 1e6 != v {
+    // Rounded by adding one half (no call to `round`); a wrong guess fails
+    // the check, which is what decides.
+    let micros = (v * 1e6 + 0.5) as u64;
+    if micros as f64 / 1e6 != v {
         return false;
     }
-    let micros = micros as u64;
     let (whole, mut frac) = (micros / 1_000_000, (micros % 1_000_000) as u32);
     if frac == 0 {
         return false;
