@@ -39,6 +39,10 @@ pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+fn needs_escape(text: &[u8]) -> bool {
+    text.iter().any(|&b| NEEDS_ESCAPE[b as usize])
+}
+
 /// Bytes that JSON strings must escape: quote, backslash and controls.
 const NEEDS_ESCAPE: [bool; 256] = {
     let mut t = [false; 256];
@@ -238,10 +242,14 @@ impl<'a> Obj<'a> {
         self.out.push('"');
         let start = self.out.len();
         m.write_summary(self.out);
-        if self.out.as_bytes()[start..]
-            .iter()
-            .any(|&b| NEEDS_ESCAPE[b as usize])
-        {
+        // The summary of a plain media tag has nothing to escape: no scan.
+        let plain = match &m.body {
+            Body::Audio(a) => plain_audio(a),
+            Body::Video(v) => plain_video(v),
+            _ => false,
+        };
+        debug_assert!(!plain || !needs_escape(&self.out.as_bytes()[start..]));
+        if !plain && needs_escape(&self.out.as_bytes()[start..]) {
             let text = self.out.split_off(start);
             self.out.pop();
             push_str(self.out, &text);
@@ -275,12 +283,10 @@ fn key_into(out: &mut String, first: &mut bool, k: &str) {
     out.push_str("\":");
 }
 
-/// The `audio` object of a legacy (non-E-RTMP) tag without a sequence header
-/// or an error, written directly: the bytes serde writes, without its
-/// per-field machinery (this runs for every audio message). Returns false,
-/// writing nothing, for any other tag.
-fn fast_audio(o: &mut Obj<'_>, a: &crate::media::AudioTag) -> bool {
-    let plain = !a.enhanced
+/// A legacy (non-E-RTMP) audio tag without a sequence header or an error:
+/// its JSON and its summary are made of this crate's names and numbers only.
+fn plain_audio(a: &crate::media::AudioTag) -> bool {
+    !a.enhanced
         && a.packet_type.is_none()
         && a.fourcc.is_none()
         && a.config.is_none()
@@ -288,8 +294,30 @@ fn fast_audio(o: &mut Obj<'_>, a: &crate::media::AudioTag) -> bool {
         && a.multitrack.is_none()
         && a.tracks.is_empty()
         && a.mod_ex.is_empty()
-        && a.error.is_none();
-    if !plain {
+        && a.error.is_none()
+}
+
+/// A legacy video tag without a configuration record, a command or an
+/// error, of which [`plain_audio`] says the same.
+fn plain_video(v: &crate::media::VideoTag) -> bool {
+    !v.enhanced
+        && v.fourcc.is_none()
+        && v.packet_type.is_none()
+        && v.command.is_none()
+        && v.config.is_none()
+        && v.metadata_len.is_none()
+        && v.multitrack.is_none()
+        && v.tracks.is_empty()
+        && v.mod_ex.is_empty()
+        && v.error.is_none()
+}
+
+/// The `audio` object of a legacy (non-E-RTMP) tag without a sequence header
+/// or an error, written directly: the bytes serde writes, without its
+/// per-field machinery (this runs for every audio message). Returns false,
+/// writing nothing, for any other tag.
+fn fast_audio(o: &mut Obj<'_>, a: &crate::media::AudioTag) -> bool {
+    if !plain_audio(a) {
         return false;
     }
     o.key("audio");
@@ -326,17 +354,7 @@ fn fast_audio(o: &mut Obj<'_>, a: &crate::media::AudioTag) -> bool {
 /// The `video` object of a legacy tag without a configuration record, a
 /// command or an error, written directly as [`fast_audio`] does for audio.
 fn fast_video(o: &mut Obj<'_>, v: &crate::media::VideoTag) -> bool {
-    let plain = !v.enhanced
-        && v.fourcc.is_none()
-        && v.packet_type.is_none()
-        && v.command.is_none()
-        && v.config.is_none()
-        && v.metadata_len.is_none()
-        && v.multitrack.is_none()
-        && v.tracks.is_empty()
-        && v.mod_ex.is_empty()
-        && v.error.is_none();
-    if !plain {
+    if !plain_video(v) {
         return false;
     }
     o.key("video");
@@ -666,6 +684,23 @@ mod tests {
 
     fn check_media(payload: &[u8], fast_used: &mut [usize; 2]) {
         let full = payload.len() + 100;
+        let summary = |body: Body| {
+            let mut s = String::new();
+            body.write_summary(&mut s, 8, full as u32);
+            s
+        };
+        if let Ok(a) = crate::media::parse_audio(payload, full) {
+            if plain_audio(&a) {
+                let text = summary(Body::Audio(a.clone()));
+                assert!(!needs_escape(text.as_bytes()), "{text}");
+            }
+        }
+        if let Ok(v) = crate::media::parse_video(payload, full) {
+            if plain_video(&v) {
+                let text = summary(Body::Video(v.clone()));
+                assert!(!needs_escape(text.as_bytes()), "{text}");
+            }
+        }
         if let Ok(a) = crate::media::parse_audio(payload, full) {
             if let Some(got) = fast(&a, fast_audio) {
                 assert_eq!(
