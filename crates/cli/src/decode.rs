@@ -139,7 +139,6 @@ pub fn run(a: DecodeArgs) -> Result<ExitCode> {
         return Err(e.into());
     }
     if !a.json {
-        line.clear();
         totals.write(&mut line);
         let _ = writeln!(w, "{line}");
     }

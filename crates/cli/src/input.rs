@@ -183,7 +183,6 @@ enum Owned {
 }
 
 /// Items and the events they refer to, handed over at once.
-#[derive(Default)]
 struct Batch {
     items: Vec<Owned>,
     events: Vec<Event>,

@@ -134,7 +134,7 @@ fn push_micros(out: &mut String, v: f64) -> bool {
 /// Appends one of this crate's own names (codecs, packet kinds, NAL unit
 /// types) as a JSON string: they hold nothing to escape, so nothing is scanned.
 fn push_name(out: &mut String, s: &str) {
-    debug_assert!(!s.bytes().any(|b| NEEDS_ESCAPE[b as usize]));
+    debug_assert!(!needs_escape(s.as_bytes()));
     out.push('"');
     out.push_str(s);
     out.push('"');
@@ -690,18 +690,6 @@ mod tests {
             s
         };
         if let Ok(a) = crate::media::parse_audio(payload, full) {
-            if plain_audio(&a) {
-                let text = summary(Body::Audio(a.clone()));
-                assert!(!needs_escape(text.as_bytes()), "{text}");
-            }
-        }
-        if let Ok(v) = crate::media::parse_video(payload, full) {
-            if plain_video(&v) {
-                let text = summary(Body::Video(v.clone()));
-                assert!(!needs_escape(text.as_bytes()), "{text}");
-            }
-        }
-        if let Ok(a) = crate::media::parse_audio(payload, full) {
             if let Some(got) = fast(&a, fast_audio) {
                 assert_eq!(
                     got,
@@ -709,6 +697,10 @@ mod tests {
                     "audio {payload:02x?}"
                 );
                 fast_used[0] += 1;
+            }
+            if plain_audio(&a) {
+                let text = summary(Body::Audio(a));
+                assert!(!needs_escape(text.as_bytes()), "{text}");
             }
         }
         if let Ok(v) = crate::media::parse_video(payload, full) {
@@ -719,6 +711,10 @@ mod tests {
                     "video {payload:02x?}"
                 );
                 fast_used[1] += 1;
+            }
+            if plain_video(&v) {
+                let text = summary(Body::Video(v));
+                assert!(!needs_escape(text.as_bytes()), "{text}");
             }
         }
     }
