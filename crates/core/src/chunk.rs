@@ -324,6 +324,25 @@ impl ChunkNote {
     }
 }
 
+/// What [`ChunkDecoder::next`] found.
+pub(crate) enum Next {
+    /// A whole one-chunk message at the front of the input, not yet taken.
+    Whole(WholeMessage),
+    /// Any other event.
+    Event(ChunkEvent),
+    /// More bytes are needed.
+    More,
+}
+
+/// A whole one-chunk message found at the front of the input, not yet taken.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WholeMessage {
+    header: ChunkHeader,
+    hlen: usize,
+    len: u32,
+    type_id: u8,
+}
+
 /// What a [`ChunkDecoder`] yields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChunkEvent {
@@ -743,38 +762,49 @@ impl ChunkDecoder {
 
     /// The next event, or `None` when more bytes are needed.
     pub fn next_event(&mut self) -> Option<ChunkEvent> {
+        match self.next() {
+            Next::Whole(w) => Some(ChunkEvent::Message(self.take_whole(w))),
+            Next::Event(ev) => Some(ev),
+            Next::More => None,
+        }
+    }
+
+    /// What comes next. A whole one-chunk message at the front of the input
+    /// (the common case) is left for the caller to take with
+    /// [`ChunkDecoder::take_whole`], so that it can be built where it is stored.
+    pub(crate) fn next(&mut self) -> Next {
         loop {
             if let Some(ev) = self.notes.pop_front() {
-                return Some(ev);
+                return Next::Event(ev);
             }
             if self.finished {
-                return None;
+                return Next::More;
             }
             match self.state {
                 State::Payload { csid, remaining } => {
                     if let Some(ev) = self.read_payload(csid, remaining) {
-                        return Some(ev);
+                        return Next::Event(ev);
                     }
                     if matches!(self.state, State::Payload { .. }) {
-                        return None;
+                        return Next::More;
                     }
                 }
                 State::Header => {
                     if self.queued == 0 {
-                        return None;
+                        return Next::More;
                     }
-                    if let Some(m) = self.whole_message_at_front() {
-                        return Some(ChunkEvent::Message(m));
+                    if let Some(w) = self.whole_at_front() {
+                        return Next::Whole(w);
                     }
                     match self.read_header() {
-                        Step::Event(ev) => return Some(ev),
-                        Step::More => return None,
+                        Step::Event(ev) => return Next::Event(ev),
+                        Step::More => return Next::More,
                         Step::Continue => {}
                     }
                 }
                 State::Resync => {
                     if !self.resync() {
-                        return None;
+                        return Next::More;
                     }
                 }
             }
@@ -785,41 +815,69 @@ impl ChunkDecoder {
     /// type-0/1/2 header on a known one-byte chunk stream whose whole message
     /// fits in one chunk and lies in the first input piece. Anything else
     /// (control messages that change decoder state included) takes the general path.
-    fn whole_message_at_front(&mut self) -> Option<RawMessage> {
+    #[inline(always)]
+    fn whole_at_front(&self) -> Option<WholeMessage> {
         if !self.chunk_size_known {
             return None;
         }
         let front = self.queue.front()?;
-        let HeaderRead::Done(h, hlen) = ChunkHeader::parse(front) else {
+        let HeaderRead::Done(header, hlen) = ChunkHeader::parse(front) else {
             return None;
         };
-        if h.fmt == 3 || h.csid >= 64 {
+        if header.fmt == 3 || header.csid >= 64 {
             return None;
         }
-        let st = self.streams.low.get_mut(h.csid as usize)?;
-        if !st.known || st.partial.is_some() || (h.fmt == 1 && !st.stream_id_known) {
+        let st = self.streams.low.get(header.csid as usize)?;
+        if !st.known || st.partial.is_some() || (header.fmt == 1 && !st.stream_id_known) {
             return None;
         }
-        let (len, type_id) = match (h.length, h.type_id) {
+        let (len, type_id) = match (header.length, header.type_id) {
             (Some(l), Some(t)) => (l, t),
             _ => (st.length, st.type_id),
         };
-        let total = hlen + len as usize;
         if len > self.chunk_size
-            || front.len() < total
+            || front.len() < hlen + len as usize
             || matches!(type_id, MSG_SET_CHUNK_SIZE | MSG_ABORT)
         {
             return None;
         }
-        let delta = st.apply_header(&h);
-        let (timestamp, stream_id) = (st.timestamp, st.stream_id);
+        Some(WholeMessage {
+            header,
+            hlen,
+            len,
+            type_id,
+        })
+    }
+
+    /// Takes the message [`ChunkDecoder::next`] found.
+    #[inline(always)]
+    pub(crate) fn take_whole(&mut self, w: WholeMessage) -> RawMessage {
+        let WholeMessage {
+            header: h,
+            hlen,
+            len,
+            type_id,
+        } = w;
+        let (delta, timestamp, stream_id) = match self.streams.low.get_mut(h.csid as usize) {
+            Some(st) => {
+                let delta = st.apply_header(&h);
+                (delta, st.timestamp, st.stream_id)
+            }
+            None => (None, 0, 0),
+        };
+        let total = hlen + len as usize;
         let offset = self.pos;
-        let front = self.queue.front_mut()?;
-        front.advance(hlen);
-        let payload = front.split_to(len as usize);
-        if front.is_empty() {
-            self.queue.pop_front();
-        }
+        let payload = match self.queue.front_mut() {
+            Some(front) => {
+                front.advance(hlen);
+                let payload = front.split_to(len as usize);
+                if front.is_empty() {
+                    self.queue.pop_front();
+                }
+                payload
+            }
+            None => Bytes::new(),
+        };
         self.queued -= total;
         self.pos += total as u64;
         let spans = SmallVec::from_buf([ChunkSpan {
@@ -828,7 +886,7 @@ impl ChunkDecoder {
             fmt: h.fmt,
             payload_len: len,
         }]);
-        Some(RawMessage {
+        RawMessage {
             csid: h.csid,
             type_id,
             stream_id,
@@ -844,7 +902,7 @@ impl ChunkDecoder {
             spans,
             complete: true,
             stream_id_guessed: false,
-        })
+        }
     }
 
     fn read_header(&mut self) -> Step {

@@ -521,7 +521,7 @@ impl Body {
     /// decoded by code small enough to inline where the body is stored;
     /// `None` for every other message. [`Session`](crate::session::Session)
     /// tries it before `Body::decode`.
-    #[inline]
+    #[inline(always)]
     pub fn decode_common(type_id: u8, data: &[u8], full_len: u32) -> Option<Body> {
         match type_id {
             MSG_AUDIO => media::audio::parse_common_audio(data).map(Body::Audio),

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use smol_str::SmolStr;
 
-use crate::chunk::{ChunkDecoder, ChunkError, ChunkEvent, ChunkNote, Limits, RawMessage};
+use crate::chunk::{ChunkDecoder, ChunkError, ChunkEvent, ChunkNote, Limits, Next, RawMessage};
 use crate::command::{CommandInfo, DataMessage};
 use crate::error::DecodeError;
 use crate::handshake::{
@@ -517,7 +517,34 @@ impl Session {
     fn drain(&mut self, dir: Direction, out: &mut Vec<Event>) {
         out.extend(self.queue.drain(..));
         let time = self.sides[dir.idx()].time;
-        while let Some(ev) = self.sides[dir.idx()].chunks.next_event() {
+        loop {
+            let ev = match self.sides[dir.idx()].chunks.next() {
+                Next::Whole(w) => {
+                    // Built where it stays: extending (rather than pushing)
+                    // makes room before the event is made, and the chunk
+                    // decoder writes the message straight into it.
+                    let side = &mut self.sides[dir.idx()];
+                    let index = side.index;
+                    side.index += 1;
+                    let chunks = &mut side.chunks;
+                    out.extend(std::iter::once_with(|| {
+                        Event::Message(MessageEvent {
+                            dir,
+                            index,
+                            time,
+                            raw: chunks.take_whole(w),
+                            body: Body::Raw,
+                            body_error: None,
+                            reply_to: None,
+                            stream_name: None,
+                        })
+                    }));
+                    self.decode_last(dir, out);
+                    continue;
+                }
+                Next::Event(ev) => ev,
+                Next::More => break,
+            };
             let e = match ev {
                 ChunkEvent::Message(raw) => {
                     self.message(dir, raw, time, out);
@@ -541,29 +568,40 @@ impl Session {
     }
 
     /// Decodes a message into a new event at the end of `out`. The event is
-    /// pushed first and filled in place: moving a finished event (over 300
-    /// bytes) into the vector cost more than decoding a small message's body.
+    /// stored first and its body decoded in place: moving a finished event
+    /// (over 300 bytes) into the vector cost more than decoding a small
+    /// message's body.
+    #[inline(always)]
     fn message(&mut self, dir: Direction, raw: RawMessage, time: f64, out: &mut Vec<Event>) {
         let side = &mut self.sides[dir.idx()];
         let index = side.index;
         side.index += 1;
-        // Read before the push, so that nothing is read back from the new event.
-        let (type_id, length, timestamp, complete) =
-            (raw.type_id, raw.length, raw.timestamp, raw.complete);
-        let stream_id = raw.stream_id;
-        out.push(Event::Message(MessageEvent {
-            dir,
-            index,
-            time,
-            raw,
-            body: Body::Raw,
-            body_error: None,
-            reply_to: None,
-            stream_name: None,
+        // Extended rather than pushed, as in `drain`: the event is made where
+        // it stays instead of being copied there.
+        out.extend(std::iter::once_with(|| {
+            Event::Message(MessageEvent {
+                dir,
+                index,
+                time,
+                raw,
+                body: Body::Raw,
+                body_error: None,
+                reply_to: None,
+                stream_name: None,
+            })
         }));
+        self.decode_last(dir, out);
+    }
+
+    /// Decodes the body of the message event at the end of `out`, in place.
+    #[inline(always)]
+    fn decode_last(&mut self, dir: Direction, out: &mut [Event]) {
         let Some(Event::Message(m)) = out.last_mut() else {
             return;
         };
+        let (type_id, length, timestamp, complete) =
+            (m.raw.type_id, m.raw.length, m.raw.timestamp, m.raw.complete);
+        let stream_id = m.raw.stream_id;
         let payload = &m.raw.payload;
         let data = match type_id {
             // A fixed-length prefix (borrowed when the first chunk is that long), so
@@ -575,7 +613,12 @@ impl Session {
         };
         if let Some(body) = Body::decode_common(type_id, &data, length) {
             // Media: no error to report and nothing for the context to learn.
-            m.body = body;
+            // The body replaced is the `Raw` the event was made with: matched
+            // first, so that nothing is called to drop it.
+            match m.body {
+                Body::Raw => m.body = body,
+                _ => m.body = body,
+            }
         } else {
             let (body, body_error) = Body::decode(type_id, &data, length, timestamp);
             if let Some(mut e) = body_error {

@@ -267,7 +267,7 @@ fn legacy_channels(first: u8) -> u8 {
 /// has (legacy formats, and AAC raw frames), built in one go: the general
 /// parser fills a tag field by field through several calls, which costs more
 /// than the rest of a small message's decoding. `None` for anything else.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_common_audio(data: &[u8]) -> Option<AudioTag> {
     let first = *data.first()?;
     let format = first >> 4;

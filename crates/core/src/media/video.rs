@@ -322,7 +322,7 @@ impl VideoTag {
 /// has (legacy H.264 and HEVC coded frames; legacy codecs without a packet
 /// type), built in one go, as [`crate::media::audio`]'s common case is.
 /// `None` for anything else.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_common_video(data: &[u8], full_len: usize) -> Option<VideoTag> {
     let full_len = full_len.max(data.len());
     let first = *data.first()?;
