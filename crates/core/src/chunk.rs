@@ -772,6 +772,7 @@ impl ChunkDecoder {
     /// What comes next. A whole one-chunk message at the front of the input
     /// (the common case) is left for the caller to take with
     /// [`ChunkDecoder::take_whole`], so that it can be built where it is stored.
+    #[inline(always)]
     pub(crate) fn next(&mut self) -> Next {
         loop {
             if let Some(ev) = self.notes.pop_front() {
