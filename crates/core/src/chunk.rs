@@ -343,6 +343,14 @@ pub(crate) struct WholeMessage {
     type_id: u8,
 }
 
+impl WholeMessage {
+    /// Bytes the message takes in the stream, header included.
+    #[inline(always)]
+    pub(crate) fn size(&self) -> u64 {
+        self.hlen as u64 + u64::from(self.len)
+    }
+}
+
 /// What a [`ChunkDecoder`] yields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChunkEvent {

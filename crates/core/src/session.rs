@@ -207,6 +207,9 @@ struct Side {
     index: u64,
     time: f64,
     bytes: u64,
+    /// When the bytes arrived: the stream offset each segment fed ends at and
+    /// its capture time, oldest first; those decoding has passed are dropped.
+    marks: VecDeque<(u64, f64)>,
 }
 
 impl Side {
@@ -219,9 +222,39 @@ impl Side {
             index: 0,
             time: 0.0,
             bytes: 0,
+            marks: VecDeque::new(),
+        }
+    }
+
+    /// Records that the bytes up to stream offset `end` arrived at `time`.
+    fn mark(&mut self, end: u64, time: f64) {
+        if self.marks.len() >= MAX_MARKS {
+            // Only a stalled decoder gets here; its oldest times are the least useful.
+            self.marks.pop_front();
+        }
+        self.marks.push_back((end, time));
+    }
+
+    /// The capture time of the byte before stream offset `pos`: that of the
+    /// segment it arrived in. Offsets asked for never decrease, so the
+    /// segments before `pos` are dropped on the way.
+    #[inline(always)]
+    fn time_at(&mut self, pos: u64) -> f64 {
+        loop {
+            match self.marks.front() {
+                Some(&(end, time)) if end >= pos || self.marks.len() == 1 => return time,
+                Some(_) => {
+                    self.marks.pop_front();
+                }
+                None => return self.time,
+            }
         }
     }
 }
+
+/// Arrival times kept per direction while decoding lags behind them (a
+/// decoder waiting for the rest of a header needs only a few).
+const MAX_MARKS: usize = 4096;
 
 /// What the session has learned about the connection.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -340,18 +373,45 @@ impl Session {
     /// Feeds bytes of one direction captured at `time` (seconds) and appends
     /// the events they complete to `out`.
     pub fn feed(&mut self, dir: Direction, data: Bytes, time: f64, out: &mut Vec<Event>) {
+        self.feed_segments(dir, data, &[], time, out);
+    }
+
+    /// Feeds bytes of one direction that arrived in several segments, joined:
+    /// `earlier` lists where each segment but the last ends in `data` and its
+    /// capture time; the last ends at `data.len()` and was captured at `time`.
+    /// The events are those that feeding the segments one by one would give,
+    /// with the same times: an event's time is that of the segment holding
+    /// the last byte decoded when it was made (for a message, its last byte).
+    /// Joined segments decode faster: fewer messages straddle two inputs.
+    pub fn feed_segments(
+        &mut self,
+        dir: Direction,
+        data: Bytes,
+        earlier: &[(u32, f64)],
+        time: f64,
+        out: &mut Vec<Event>,
+    ) {
         let side = &mut self.sides[dir.idx()];
+        let start = side.bytes;
+        let len = data.len() as u64;
+        let mut end = start;
+        for &(e, t) in earlier {
+            // Ends out of order or past the data are taken as the data allows.
+            end = end.max(start + u64::from(e).min(len));
+            side.mark(end, t);
+        }
+        side.mark(start + len, time);
         side.time = time;
-        side.bytes += data.len() as u64;
+        side.bytes += len;
         let rest = match side.phase {
-            Phase::Handshake => self.handshake(dir, data, time),
+            Phase::Handshake => self.handshake(dir, data),
             Phase::Chunks => Some(data),
             Phase::Opaque => None,
         };
         if let Some(rest) = rest {
             self.sides[dir.idx()].chunks.push(rest);
         }
-        self.drain(dir, out);
+        self.drain(dir, false, out);
     }
 
     /// Declares that `len` bytes of `dir` were lost at the current end of its input.
@@ -360,6 +420,7 @@ impl Session {
         let offset = side.bytes;
         side.bytes += len;
         side.time = time;
+        side.mark(side.bytes, time);
         self.queue.push_back(Event::Gap(GapEvent {
             dir,
             offset,
@@ -375,7 +436,7 @@ impl Session {
             Phase::Chunks => side.chunks.gap(len),
             Phase::Opaque => {}
         }
-        self.drain(dir, out);
+        self.drain(dir, false, out);
     }
 
     /// Declares the end of both directions: incomplete handshakes and messages are reported.
@@ -407,12 +468,12 @@ impl Session {
                 side.hs.clear();
             }
             side.chunks.finish();
-            self.drain(dir, out);
+            self.drain(dir, true, out);
         }
     }
 
     /// Consumes handshake bytes; returns what is left for the chunk stream.
-    fn handshake(&mut self, dir: Direction, mut data: Bytes, time: f64) -> Option<Bytes> {
+    fn handshake(&mut self, dir: Direction, mut data: Bytes) -> Option<Bytes> {
         loop {
             let side = &mut self.sides[dir.idx()];
             let want = if side.hello_done {
@@ -426,6 +487,13 @@ impl Session {
                 return None;
             }
             let buf = std::mem::take(&mut side.hs);
+            // When the part's last byte arrived.
+            let part_end = if side.hello_done {
+                1 + 2 * HANDSHAKE_SIZE
+            } else {
+                1 + HANDSHAKE_SIZE
+            };
+            let time = side.time_at(part_end as u64);
             if !side.hello_done {
                 side.hello_done = true;
                 if !self.hello(dir, &buf, time) {
@@ -514,9 +582,10 @@ impl Session {
         }));
     }
 
-    fn drain(&mut self, dir: Direction, out: &mut Vec<Event>) {
+    /// Hands out what the direction's decoder can decode now. `at_end`: the
+    /// input is over, and what is reported now happened at its end.
+    fn drain(&mut self, dir: Direction, at_end: bool, out: &mut Vec<Event>) {
         out.extend(self.queue.drain(..));
-        let time = self.sides[dir.idx()].time;
         loop {
             let ev = match self.sides[dir.idx()].chunks.next() {
                 Next::Whole(w) => {
@@ -524,6 +593,8 @@ impl Session {
                     // makes room before the event is made, and the chunk
                     // decoder writes the message straight into it.
                     let side = &mut self.sides[dir.idx()];
+                    let end = side.chunks.offset() + w.size();
+                    let time = side.time_at(end);
                     let index = side.index;
                     side.index += 1;
                     let chunks = &mut side.chunks;
@@ -545,6 +616,11 @@ impl Session {
                 Next::Event(ev) => ev,
                 Next::More => break,
             };
+            let side = &mut self.sides[dir.idx()];
+            let time = match at_end {
+                true => side.time,
+                false => side.time_at(side.chunks.offset()),
+            };
             let e = match ev {
                 ChunkEvent::Message(raw) => {
                     self.message(dir, raw, time, out);
@@ -564,6 +640,15 @@ impl Session {
                 ChunkEvent::Note(note) => Event::Note(NoteEvent { dir, note, time }),
             };
             out.push(e);
+        }
+        // Arrival times are kept only for bytes still to decode.
+        let side = &mut self.sides[dir.idx()];
+        let decoded = match side.phase {
+            Phase::Chunks => side.chunks.offset(),
+            Phase::Handshake | Phase::Opaque => side.bytes,
+        };
+        while side.marks.len() > 1 && side.marks[0].0 < decoded {
+            side.marks.pop_front();
         }
     }
 

@@ -71,6 +71,106 @@ proptest! {
     }
 }
 
+/// Feeds the handshakes, then the client's bytes cut at `cuts` into segments,
+/// segment `k` captured at `100 + k` seconds: one by one when `joins` is
+/// empty, else joined into runs (`joins[k]`: segment `k` is joined to the
+/// next) given to `feed_segments` with their segments' ends and times.
+fn run_timed(c2s: &Bytes, s2c: &Bytes, cuts: &[usize], joins: &[bool]) -> Vec<Event> {
+    let mut s = Session::new();
+    let mut out = Vec::new();
+    let s2c_time = 50.0;
+    s.feed(
+        Direction::ServerToClient,
+        s2c.slice(..3073),
+        s2c_time,
+        &mut out,
+    );
+    let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(c2s.len())).collect();
+    ends.push(c2s.len());
+    let mut run_start = 0;
+    let mut earlier: Vec<(u32, f64)> = Vec::new();
+    for (k, &end) in ends.iter().enumerate() {
+        let time = 100.0 + k as f64;
+        if joins.get(k).copied().unwrap_or(false) && k + 1 < ends.len() {
+            earlier.push(((end - run_start) as u32, time));
+            continue;
+        }
+        let data = c2s.slice(run_start..end.max(run_start));
+        s.feed_segments(Direction::ClientToServer, data, &earlier, time, &mut out);
+        earlier.clear();
+        run_start = end.max(run_start);
+    }
+    s.feed(
+        Direction::ServerToClient,
+        s2c.slice(3073..),
+        s2c_time,
+        &mut out,
+    );
+    s.finish(&mut out);
+    out
+}
+
+fn assert_same(one_by_one: &[Event], joined: &[Event]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(one_by_one.len(), joined.len());
+    if let Some(i) = (0..joined.len()).find(|&i| one_by_one[i] != joined[i]) {
+        prop_assert!(
+            false,
+            "event {} differs:\n{:?}\n{:?}",
+            i,
+            one_by_one[i],
+            joined[i]
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    /// Segments joined give the events, and the times, of segments fed one by one.
+    #[test]
+    fn joined_segments_give_the_events_and_times_of_single_ones(
+        name in prop::sample::select(&["ffmpeg-publish", "gst-publish", "rtmpdump-play", "publish-denied"][..]),
+        c in prop::collection::vec(any::<prop::sample::Index>(), 1..300),
+        joins in prop::collection::vec(any::<bool>(), 300),
+    ) {
+        let c2s = read(&format!("{name}.c2s"));
+        let s2c = read(&format!("{name}.s2c"));
+        let cuts = cuts(c, c2s.len());
+        let single = run_timed(&c2s, &s2c, &cuts, &[]);
+        let joined = run_timed(&c2s, &s2c, &cuts, &joins);
+        assert_same(&single, &joined)?;
+        // The times are the segments' own: not all the same.
+        let times: std::collections::BTreeSet<u64> = single
+            .iter()
+            .filter_map(|e| match e { Event::Message(m) => Some(m.time as u64), _ => None })
+            .collect();
+        prop_assert!(times.len() > 1 || cuts.len() < 2);
+    }
+
+    /// The same with damaged bytes in the chunk stream, so that errors, notes
+    /// and resynchronisation are timed too.
+    #[test]
+    fn joined_segments_time_errors_as_single_ones(
+        c in prop::collection::vec(any::<prop::sample::Index>(), 1..300),
+        joins in prop::collection::vec(any::<bool>(), 300),
+        damage in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40),
+    ) {
+        let c2s = read("ffmpeg-publish.c2s");
+        let s2c = read("ffmpeg-publish.s2c");
+        let mut bad = c2s.to_vec();
+        for (at, byte) in damage {
+            let i = 3073 + at.index(bad.len() - 3073);
+            bad[i] = byte;
+        }
+        let bad = Bytes::from(bad);
+        let cuts = cuts(c, bad.len());
+        let single = run_timed(&bad, &s2c, &cuts, &[]);
+        let joined = run_timed(&bad, &s2c, &cuts, &joins);
+        assert_same(&single, &joined)?;
+    }
+}
+
 #[test]
 fn byte_by_byte_feeding_gives_identical_events() {
     let c2s = read("ffmpeg-publish.c2s");
