@@ -13,8 +13,15 @@ fuzz_target!(|data: &[u8]| {
     let mut s = Session::mid_stream();
     let mut out = Vec::new();
     while let Ok(Some(ev)) = r.next_event() {
-        if let CaptureEvent::Data { dir, bytes, time, .. } = ev {
-            s.feed(dir, bytes, time, &mut out);
+        if let CaptureEvent::Data {
+            dir,
+            bytes,
+            time,
+            earlier,
+            ..
+        } = ev
+        {
+            s.feed_segments(dir, bytes, &earlier, time, &mut out);
             out.clear();
         }
     }

@@ -693,11 +693,12 @@ impl<R: Read> CaptureDriver<R> {
                 dir,
                 bytes,
                 time,
+                earlier,
             } => {
                 if let Some(l) = self.live.get_mut(&conn) {
                     sink.data(l.number, dir, &bytes);
                     events.clear();
-                    l.session.feed(dir, bytes, time, events);
+                    l.session.feed_segments(dir, bytes, &earlier, time, events);
                     sink.events(l.number, &l.session, events);
                 }
             }

@@ -49,11 +49,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             CaptureEvent::Data {
-                conn, dir, bytes, ..
+                conn,
+                dir,
+                bytes,
+                earlier,
+                ..
             } => {
                 if let Some(c) = conns.get_mut(&conn) {
                     c.1[(dir == Direction::ServerToClient) as usize] += bytes.len() as u64;
-                    c.3 += 1;
+                    c.3 += 1 + earlier.len();
                 }
             }
             CaptureEvent::Gap { conn, dir, len, .. } => {
@@ -77,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs = start.elapsed().as_secs_f64();
     for (id, (what, bytes, gaps, events)) in &conns {
         println!(
-            "connection {id} {what}: c2s {} bytes ({} lost), s2c {} bytes ({} lost), {events} data events",
+            "connection {id} {what}: c2s {} bytes ({} lost), s2c {} bytes ({} lost), {events} data segments",
             bytes[0], gaps[0], bytes[1], gaps[1]
         );
     }

@@ -98,7 +98,10 @@ pub enum CaptureEvent {
         /// What it carries.
         kind: StreamKind,
     },
-    /// In-order payload bytes of one direction, with the capture time of the segment that carried them.
+    /// In-order payload bytes of one direction: those of consecutive segments
+    /// are joined, with where each segment ends and when it was captured, so
+    /// that [`Session::feed_segments`](rtmpscope_core::session::Session::feed_segments)
+    /// times every message by the segment that completed it.
     Data {
         /// Connection number.
         conn: u64,
@@ -106,8 +109,11 @@ pub enum CaptureEvent {
         dir: Direction,
         /// The bytes (for RTMPT: the de-tunnelled RTMP bytes).
         bytes: Bytes,
-        /// Capture time, seconds since the Unix epoch.
+        /// Capture time of the (last) segment, seconds since the Unix epoch.
         time: f64,
+        /// The segments joined before the last: where each ends in `bytes`
+        /// and its capture time. Empty when the bytes are one segment's.
+        earlier: Vec<(u32, f64)>,
     },
     /// Bytes missing from a direction (lost segments, or a packet cut by the snapshot length).
     Gap {

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::net::SocketAddr;
 
+use bytes::BytesMut;
 use indexmap::IndexMap;
 
 use rtmpscope_core::session::Direction;
@@ -42,6 +43,8 @@ pub struct CaptureReader<R> {
     engine: Engine,
     finished: bool,
     failed: bool,
+    /// A read error held back until the events before it are out.
+    error: Option<CaptureError>,
 }
 
 impl<R: Read> CaptureReader<R> {
@@ -52,6 +55,7 @@ impl<R: Read> CaptureReader<R> {
             engine: Engine::default(),
             finished: false,
             failed: false,
+            error: None,
         })
     }
 
@@ -61,22 +65,37 @@ impl<R: Read> CaptureReader<R> {
             if let Some(event) = self.engine.out.events.pop_front() {
                 return Ok(Some(event));
             }
+            if let Some(e) = self.error.take() {
+                return Err(e);
+            }
             if let Some(w) = self.source.take_warning() {
-                return Ok(Some(CaptureEvent::Warning {
+                // After the data of the packets before it.
+                self.engine.out.push(CaptureEvent::Warning {
                     packet: w.packet,
                     offset: w.offset,
                     message: w.message,
-                }));
+                });
+                continue;
             }
             if self.source.is_done() {
                 if self.finished {
                     return Ok(None);
                 }
                 self.finished = true;
+                self.engine.out.seal();
                 self.engine.finish_all();
                 continue;
             }
-            if let Some(packet) = self.source.next_block()? {
+            let block = match self.source.next_block() {
+                Ok(b) => b,
+                Err(e) => {
+                    // The data joined so far goes out first.
+                    self.engine.out.seal();
+                    self.error = Some(e);
+                    continue;
+                }
+            };
+            if let Some(packet) = block {
                 let data = self.source.data(&packet.range);
                 // Field by field: read back whole, the packet just written by
                 // the source stalled on store forwarding.
@@ -251,6 +270,12 @@ struct Engine {
 #[derive(Default)]
 struct Output {
     events: VecDeque<CaptureEvent>,
+    /// The Data event being joined, if any: it goes to `events` (is sealed)
+    /// before any other event does.
+    open: Option<OpenData>,
+    /// Where the fast path copies in-order payloads: the open event's bytes
+    /// are its unsplit end.
+    joined: BytesMut,
     next_conn: u64,
     /// Current packet, for warnings.
     packet: u64,
@@ -259,6 +284,20 @@ struct Output {
     total_pending: usize,
     stream: Vec<StreamOut>,
 }
+
+/// A Data event still growing by the fast path's segments.
+struct OpenData {
+    conn: u64,
+    dir: Direction,
+    time: f64,
+    earlier: Vec<(u32, f64)>,
+}
+
+/// Size of a block segments are joined in (a larger segment gets a block of
+/// its own); small, so that a slice a stalled session keeps pins little.
+const JOIN_BLOCK: usize = 16 << 10;
+/// Segments joined into one Data event at most.
+const MAX_JOINED: usize = 256;
 
 impl Engine {
     fn packet(&mut self, number: u64, offset: u64, time: f64, linktype: u32, data: &[u8]) {
@@ -391,12 +430,8 @@ impl Engine {
         conn.last_packet = out.packet;
         conn.last_time = out.time;
         if !seg.payload.is_empty() {
-            out.events.push_back(CaptureEvent::Data {
-                conn: conn.id,
-                dir: direction(d),
-                bytes: conn.dirs[d].append(seg.payload),
-                time: out.time,
-            });
+            conn.dirs[d].advance_in_order(seg.payload.len());
+            out.join(conn.id, direction(d), seg.payload);
         }
         // The acknowledgement can turn the other direction's holes into gaps
         // (rarely: the output is nearly always empty).
@@ -431,7 +466,7 @@ impl Engine {
         };
         let id = self.out.next_conn;
         self.out.next_conn += 1;
-        self.out.events.push_back(CaptureEvent::Connection {
+        self.out.push(CaptureEvent::Connection {
             conn: id,
             client,
             server,
@@ -531,8 +566,58 @@ impl Engine {
 }
 
 impl Output {
+    /// Queues an event after the Data event being joined.
+    fn push(&mut self, event: CaptureEvent) {
+        self.seal();
+        self.events.push_back(event);
+    }
+
+    /// Ends the Data event being joined, which goes out next.
+    fn seal(&mut self) {
+        if let Some(open) = self.open.take() {
+            self.events.push_back(CaptureEvent::Data {
+                conn: open.conn,
+                dir: open.dir,
+                bytes: self.joined.split().freeze(),
+                time: open.time,
+                earlier: open.earlier,
+            });
+        }
+    }
+
+    /// An in-order segment of `conn`'s `dir` captured now: joined to the
+    /// open Data event when it continues it and there is room, else the
+    /// start of a new one.
+    fn join(&mut self, conn: u64, dir: Direction, payload: &[u8]) {
+        let room = self.joined.capacity() - self.joined.len();
+        match &mut self.open {
+            Some(open)
+                if open.conn == conn
+                    && open.dir == dir
+                    && room >= payload.len()
+                    && open.earlier.len() + 1 < MAX_JOINED =>
+            {
+                open.earlier.push((self.joined.len() as u32, open.time));
+                open.time = self.time;
+            }
+            _ => {
+                self.seal();
+                if self.joined.capacity() - self.joined.len() < payload.len() {
+                    self.joined = BytesMut::with_capacity(JOIN_BLOCK.max(payload.len()));
+                }
+                self.open = Some(OpenData {
+                    conn,
+                    dir,
+                    time: self.time,
+                    earlier: Vec::new(),
+                });
+            }
+        }
+        self.joined.extend_from_slice(payload);
+    }
+
     fn warn(&mut self, message: String) {
-        self.events.push_back(CaptureEvent::Warning {
+        self.push(CaptureEvent::Warning {
             packet: self.packet,
             offset: self.offset,
             message,
@@ -635,7 +720,7 @@ impl Output {
                 }
                 held.push((d, o));
             }
-            Mode::Rtmp => self.events.push_back(stream_event(id, dir, o)),
+            Mode::Rtmp => self.push(stream_event(id, dir, o)),
             Mode::Rtmpt(tunnel) => match o {
                 StreamOut::Data { bytes, time } => {
                     let mut t = Vec::new();
@@ -647,9 +732,7 @@ impl Output {
                     tunnel.gap(d == C2S, len, &mut t);
                     self.tunnel_events(id, dir, time, t);
                 }
-                closed @ StreamOut::Closed { .. } => {
-                    self.events.push_back(stream_event(id, dir, closed))
-                }
+                closed @ StreamOut::Closed { .. } => self.push(stream_event(id, dir, closed)),
             },
             Mode::Ignored => {}
         }
@@ -658,13 +741,14 @@ impl Output {
     fn tunnel_events(&mut self, conn: u64, dir: Direction, time: f64, outs: Vec<TunnelOut>) {
         for t in outs {
             match t {
-                TunnelOut::Data(bytes) => self.events.push_back(CaptureEvent::Data {
+                TunnelOut::Data(bytes) => self.push(CaptureEvent::Data {
                     conn,
                     dir,
                     bytes,
                     time,
+                    earlier: Vec::new(),
                 }),
-                TunnelOut::Gap(len) => self.events.push_back(CaptureEvent::Gap {
+                TunnelOut::Gap(len) => self.push(CaptureEvent::Gap {
                     conn,
                     dir,
                     len,
@@ -707,7 +791,7 @@ impl Output {
         let Some(kind) = kind else {
             return;
         };
-        self.events.push_back(CaptureEvent::Classified {
+        self.push(CaptureEvent::Classified {
             conn: conn.id,
             kind: kind.clone(),
         });
@@ -750,6 +834,7 @@ fn stream_event(conn: u64, dir: Direction, o: StreamOut) -> CaptureEvent {
             dir,
             bytes,
             time,
+            earlier: Vec::new(),
         },
         StreamOut::Gap { len, time } => CaptureEvent::Gap {
             conn,

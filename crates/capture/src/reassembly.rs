@@ -122,13 +122,12 @@ impl Reassembler {
             && seq == self.next_seq
     }
 
-    /// The payload of a segment for which [`Reassembler::continues_at`] holds:
-    /// what [`Reassembler::segment`] gives out for it.
-    pub fn append(&mut self, payload: &[u8]) -> Bytes {
+    /// Takes the `n` payload bytes of a segment for which
+    /// [`Reassembler::continues_at`] holds, which the caller passes on itself
+    /// (as [`Reassembler::segment`] would give them out).
+    pub fn advance_in_order(&mut self, n: usize) {
         debug_assert!(self.pending.is_empty() && self.fin.is_none() && !self.ended);
-        let bytes = self.arena.copy(payload);
-        self.advance(payload.len() as u64);
-        bytes
+        self.advance(n as u64);
     }
 
     /// Sets the sequence number of the stream's first byte.

@@ -283,10 +283,24 @@ fn fast_path_gives_the_general_paths_events_on_every_real_capture() {
         }
     }
     assert!(files.len() >= 15, "{files:?}");
+    let (mut segments, mut joined) = (0, 0);
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
         let (general, fast) = both_paths(&bytes);
         assert!(!general.is_empty(), "{}", path.display());
         assert!(general == fast, "{}: the paths differ", path.display());
+        let data = |events: &[CaptureEvent]| {
+            events
+                .iter()
+                .filter(|e| matches!(e, CaptureEvent::Data { .. }))
+                .count()
+        };
+        segments += data(&general);
+        joined += data(&read_events(&bytes));
     }
+    // Consecutive segments of a direction are joined: far fewer Data events.
+    assert!(
+        joined * 3 < segments,
+        "{joined} Data events for {segments} segments"
+    );
 }

@@ -520,8 +520,11 @@ fn decode_capture(path: &Path, size: u64, mut reader: Incoming, out: &mut Batche
                 dir,
                 bytes,
                 time,
+                earlier,
             } => match live.get_mut(&conn) {
-                Some(l) => out.events(l.number, |evs| l.session.feed(dir, bytes, time, evs)),
+                Some(l) => out.events(l.number, |evs| {
+                    l.session.feed_segments(dir, bytes, &earlier, time, evs)
+                }),
                 None => true,
             },
             CaptureEvent::Gap {

@@ -57,7 +57,8 @@ pub fn read_events(bytes: &[u8]) -> Vec<CaptureEvent> {
 }
 
 /// Every event of a capture read with the fast path off, and the same
-/// capture's events with it on: they must be equal.
+/// capture's events with it on, its joined Data events split back into
+/// their segments: they must be equal.
 pub fn both_paths(bytes: &[u8]) -> (Vec<CaptureEvent>, Vec<CaptureEvent>) {
     let general = CaptureReader::new(bytes)
         .expect("a capture")
@@ -65,7 +66,50 @@ pub fn both_paths(bytes: &[u8]) -> (Vec<CaptureEvent>, Vec<CaptureEvent>) {
     let general = general
         .collect::<Result<Vec<_>, _>>()
         .expect("no read error");
-    (general, read_events(bytes))
+    (general, unjoined(read_events(bytes)))
+}
+
+/// The events with each joined Data event split into one per segment, as
+/// its `earlier` list says; checks that list on the way.
+pub fn unjoined(events: Vec<CaptureEvent>) -> Vec<CaptureEvent> {
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let CaptureEvent::Data {
+            conn,
+            dir,
+            bytes,
+            time,
+            earlier,
+        } = e
+        else {
+            out.push(e);
+            continue;
+        };
+        let mut start = 0;
+        for (end, t) in earlier {
+            let end = end as usize;
+            assert!(
+                end > start && end < bytes.len(),
+                "segment end {end} out of order"
+            );
+            out.push(CaptureEvent::Data {
+                conn,
+                dir,
+                bytes: bytes.slice(start..end),
+                time: t,
+                earlier: Vec::new(),
+            });
+            start = end;
+        }
+        out.push(CaptureEvent::Data {
+            conn,
+            dir,
+            bytes: bytes.slice(start..),
+            time,
+            earlier: Vec::new(),
+        });
+    }
+    out
 }
 
 /// Events grouped per connection, checking the order rules on the way:
