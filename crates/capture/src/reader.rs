@@ -597,6 +597,10 @@ impl Output {
                     && room >= payload.len()
                     && open.earlier.len() + 1 < MAX_JOINED =>
             {
+                if open.earlier.is_empty() {
+                    // Room for a block of typical segments at once.
+                    open.earlier.reserve(JOIN_BLOCK / 256);
+                }
                 open.earlier.push((self.joined.len() as u32, open.time));
                 open.time = self.time;
             }

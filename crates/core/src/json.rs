@@ -81,10 +81,10 @@ pub fn push_i64(out: &mut String, v: i64) {
 pub fn push_f64(out: &mut String, v: f64) {
     if !v.is_finite() {
         out.push_str("null");
+    } else if push_micros(out, v) {
+        // A capture time (tried first: one is on every line): done.
     } else if v.fract() == 0.0 && v.abs() < 9.0e15 {
         push_i64(out, v as i64);
-    } else if push_micros(out, v) {
-        // A capture time: done.
     } else if (1e-5..1e16).contains(&v.abs()) {
         out.push_str(ryu::Buffer::new().format_finite(v));
     } else {
@@ -628,6 +628,16 @@ mod tests {
     }
 
     proptest! {
+        /// Integers print as Rust prints them, at every width.
+        #[test]
+        fn integers_print_as_rust_does(v in any::<u64>(), digits in 0u32..20, off in 0u64..3) {
+            for n in [v, v >> (v % 64), 10u64.pow(digits).saturating_add(off).saturating_sub(1)] {
+                let mut s = String::new();
+                push_u64(&mut s, n);
+                prop_assert_eq!(s, n.to_string());
+            }
+        }
+
         /// Whole microseconds (capture times): the same digits as Rust's `{}`.
         #[test]
         fn micro_times_print_as_rust_does(micros in 1u64..(1u64 << 32) * 1_000_000) {
