@@ -23,6 +23,9 @@ use crate::service::{flv, JsonLines, Service};
 const READ_SLICE: f64 = (4 << 20) as f64;
 /// Milliseconds of decoding between two looks at the page's requests.
 const STEP_MS: f64 = 30.0;
+/// Capture events handled between two looks at the clock: a Data event joins
+/// up to 16 KiB of segments, so this is at most about half a megabyte.
+const EVENTS_PER_CLOCK: usize = 32;
 /// Milliseconds between progress posts of a live feed.
 const LIVE_PROGRESS_MS: i32 = 250;
 
@@ -209,7 +212,7 @@ fn step(job: u32) {
         };
         let mut done = false;
         while now() - t0 < STEP_MS {
-            if d.step(&mut st.svc.capture, 512) {
+            if d.step(&mut st.svc.capture, EVENTS_PER_CLOCK) {
                 done = true;
                 break;
             }
