@@ -867,12 +867,13 @@ impl ChunkDecoder {
             len,
             type_id,
         } = w;
-        let (delta, timestamp, stream_id) = match self.streams.low.get_mut(h.csid as usize) {
+        let (delta, timestamp, stream_id, guessed) = match self.streams.low.get_mut(h.csid as usize)
+        {
             Some(st) => {
                 let delta = st.apply_header(&h);
-                (delta, st.timestamp, st.stream_id)
+                (delta, st.timestamp, st.stream_id, !st.stream_id_known)
             }
-            None => (None, 0, 0),
+            None => (None, 0, 0, false),
         };
         let total = hlen + len as usize;
         let offset = self.pos;
@@ -910,7 +911,9 @@ impl ChunkDecoder {
             chunks: 1,
             spans,
             complete: true,
-            stream_id_guessed: false,
+            // As the general path says it: a fmt 2 header after a fmt 1 one
+            // with no fmt 0 before still has no known stream id.
+            stream_id_guessed: guessed,
         }
     }
 
@@ -1356,6 +1359,10 @@ impl ChunkDecoder {
         let mut need_more = false;
         for &c in GUESSED_CHUNK_SIZES.iter().filter(|&&c| c < len) {
             match self.verify_chain(0, h, hlen, len, c, 1) {
+                // Only once every likelier size is ruled out: taking a later
+                // one while an earlier one waits for bytes would make the
+                // choice depend on how the input was split.
+                Verdict::Yes if need_more && !self.at_end => return None,
                 Verdict::Yes => return Some(Some(c)),
                 Verdict::NeedMore => need_more = true,
                 Verdict::No | Verdict::Unknown => {}

@@ -381,8 +381,10 @@ impl Session {
     /// capture time; the last ends at `data.len()` and was captured at `time`.
     /// The events are those that feeding the segments one by one would give,
     /// with the same times: an event's time is that of the segment holding
-    /// the last byte decoded when it was made (for a message, its last byte).
-    /// Joined segments decode faster: fewer messages straddle two inputs.
+    /// the byte before the decoder's position when it was made (for a
+    /// message, its last byte; for an error found by looking ahead, where
+    /// decoding stood). Joined segments decode faster: fewer messages
+    /// straddle two inputs.
     pub fn feed_segments(
         &mut self,
         dir: Direction,

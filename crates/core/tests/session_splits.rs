@@ -71,10 +71,38 @@ proptest! {
     }
 }
 
-/// Feeds the handshakes, then the client's bytes cut at `cuts` into segments,
-/// segment `k` captured at `100 + k` seconds: one by one when `joins` is
-/// empty, else joined into runs (`joins[k]`: segment `k` is joined to the
-/// next) given to `feed_segments` with their segments' ends and times.
+/// Feeds `data` in `dir` cut at `cuts` into segments, segment `k` captured at
+/// `100 + k` seconds (or all at 1.5 s unless `timed`): one by one when
+/// `joins` is empty, else joined into runs (`joins[k]`: segment `k` is joined
+/// to the next) given to `feed_segments` with their segments' ends and times.
+fn feed_cut(
+    s: &mut Session,
+    dir: Direction,
+    data: &Bytes,
+    cuts: &[usize],
+    joins: &[bool],
+    timed: bool,
+    out: &mut Vec<Event>,
+) {
+    let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(data.len())).collect();
+    ends.push(data.len());
+    let mut run_start = 0;
+    let mut earlier: Vec<(u32, f64)> = Vec::new();
+    for (k, &end) in ends.iter().enumerate() {
+        let time = if timed { 100.0 + k as f64 } else { 1.5 };
+        if joins.get(k).copied().unwrap_or(false) && k + 1 < ends.len() {
+            earlier.push(((end - run_start) as u32, time));
+            continue;
+        }
+        let piece = data.slice(run_start..end.max(run_start));
+        s.feed_segments(dir, piece, &earlier, time, out);
+        earlier.clear();
+        run_start = end.max(run_start);
+    }
+}
+
+/// Feeds the handshakes, then the client's bytes cut as [`feed_cut`] says,
+/// then the rest of the server's.
 fn run_timed(c2s: &Bytes, s2c: &Bytes, cuts: &[usize], joins: &[bool]) -> Vec<Event> {
     let mut s = Session::new();
     let mut out = Vec::new();
@@ -85,25 +113,37 @@ fn run_timed(c2s: &Bytes, s2c: &Bytes, cuts: &[usize], joins: &[bool]) -> Vec<Ev
         s2c_time,
         &mut out,
     );
-    let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(c2s.len())).collect();
-    ends.push(c2s.len());
-    let mut run_start = 0;
-    let mut earlier: Vec<(u32, f64)> = Vec::new();
-    for (k, &end) in ends.iter().enumerate() {
-        let time = 100.0 + k as f64;
-        if joins.get(k).copied().unwrap_or(false) && k + 1 < ends.len() {
-            earlier.push(((end - run_start) as u32, time));
-            continue;
-        }
-        let data = c2s.slice(run_start..end.max(run_start));
-        s.feed_segments(Direction::ClientToServer, data, &earlier, time, &mut out);
-        earlier.clear();
-        run_start = end.max(run_start);
-    }
+    feed_cut(
+        &mut s,
+        Direction::ClientToServer,
+        c2s,
+        cuts,
+        joins,
+        true,
+        &mut out,
+    );
     s.feed(
         Direction::ServerToClient,
         s2c.slice(3073..),
         s2c_time,
+        &mut out,
+    );
+    s.finish(&mut out);
+    out
+}
+
+/// A capture that started mid-stream: a mid-stream session fed `data` cut
+/// as [`feed_cut`] says.
+fn run_mid(data: &Bytes, cuts: &[usize], joins: &[bool], timed: bool) -> Vec<Event> {
+    let mut s = Session::mid_stream();
+    let mut out = Vec::new();
+    feed_cut(
+        &mut s,
+        Direction::ClientToServer,
+        data,
+        cuts,
+        joins,
+        timed,
         &mut out,
     );
     s.finish(&mut out);
@@ -146,6 +186,25 @@ proptest! {
             .filter_map(|e| match e { Event::Message(m) => Some(m.time as u64), _ => None })
             .collect();
         prop_assert!(times.len() > 1 || cuts.len() < 2);
+    }
+
+    /// A session whose capture started anywhere in the stream (the chunk
+    /// size guessed, the first header found by resynchronising): any split
+    /// gives the events of one piece, and joined segments those of single ones.
+    #[test]
+    fn mid_stream_sessions_give_the_same_events_however_cut_or_joined(
+        name in prop::sample::select(&["ffmpeg-publish", "gst-publish", "rtmpdump-play", "publish-denied"][..]),
+        from in any::<prop::sample::Index>(),
+        c in prop::collection::vec(any::<prop::sample::Index>(), 1..300),
+        joins in prop::collection::vec(any::<bool>(), 300),
+    ) {
+        let c2s = read(&format!("{name}.c2s"));
+        let data = c2s.slice(3073 + from.index(c2s.len() - 3073)..);
+        let cuts = cuts(c, data.len());
+        let whole = run_mid(&data, &[], &[], false);
+        assert_same(&whole, &run_mid(&data, &cuts, &[], false))?;
+        let single = run_mid(&data, &cuts, &[], true);
+        assert_same(&single, &run_mid(&data, &cuts, &joins, true))?;
     }
 
     /// The same with damaged bytes in the chunk stream, so that errors, notes
@@ -339,4 +398,91 @@ fn resynchronising_over_tiny_pieces_stays_linear() {
     }
     s.finish(&mut out);
     assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
+}
+
+/// Every chunk-layer event of `wire` decoded mid-stream, fed in `pieces`-byte inputs.
+fn mid_stream_events(wire: &[u8], pieces: usize) -> Vec<rtmpscope_core::chunk::ChunkEvent> {
+    let mut d = rtmpscope_core::chunk::ChunkDecoder::mid_stream(0);
+    let mut out = Vec::new();
+    for piece in wire.chunks(pieces) {
+        d.push(Bytes::copy_from_slice(piece));
+        while let Some(e) = d.next_event() {
+            out.push(e);
+        }
+    }
+    d.finish();
+    while let Some(e) = d.next_event() {
+        out.push(e);
+    }
+    out
+}
+
+/// Hand-made: a fmt 2 header on a chunk stream that only a fmt 1 header
+/// described has no known stream id, whether the message lies whole in one
+/// input (the decoder's fast path) or straddles two (its general path).
+#[test]
+fn a_fmt2_message_after_fmt1_has_a_guessed_stream_id_however_split() {
+    // Set Chunk Size 4096 first: with the size known the fast path may take
+    // whole messages.
+    let mut wire = vec![0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0x10, 0];
+    for _ in 0..3 {
+        wire.extend([0x44, 0, 0, 40, 0, 0, 10, 9]);
+        wire.extend([0x17; 10]);
+    }
+    for _ in 0..6 {
+        wire.extend([0x84, 0, 0, 40]);
+        wire.extend([0x27; 10]);
+    }
+    let whole = mid_stream_events(&wire, wire.len());
+    let guessed: Vec<bool> = whole
+        .iter()
+        .filter_map(|e| match e {
+            rtmpscope_core::chunk::ChunkEvent::Message(m) => Some(m.stream_id_guessed),
+            _ => None,
+        })
+        .collect();
+    let mut want = vec![false];
+    want.extend([true; 9]);
+    assert_eq!(guessed, want, "{whole:?}");
+    for pieces in [1, 3, 7, 13] {
+        assert_eq!(
+            mid_stream_events(&wire, pieces),
+            whole,
+            "pieces of {pieces}"
+        );
+    }
+}
+
+/// Hand-made: mid-stream, the chunk size is still unknown when a 5000-byte
+/// video message comes, sent in 4096-byte chunks, whose payload bytes (0xC4)
+/// also read as type-3 headers of its chunk stream every 128 bytes. The
+/// likelier 4096 must win whether the bytes come in 1448-byte segments or
+/// at once: 128 may not be taken while 4096 still waits for bytes.
+#[test]
+fn the_guessed_chunk_size_does_not_depend_on_the_split() {
+    // Window Acknowledgement Size on csid 2 (4 bytes: no chunk size told).
+    let mut wire = vec![0x02, 0, 0, 0, 0, 0, 4, 5, 0, 0, 0, 0, 0, 0x26, 0x25, 0xa0];
+    let video = |wire: &mut Vec<u8>, ts: u8| {
+        wire.extend([0x04, 0, 0, ts, 0, 0x13, 0x88, 9, 1, 0, 0, 0]);
+        wire.extend([0xC4; 4096]);
+        wire.push(0xC4);
+        wire.extend([0xC4; 5000 - 4096]);
+    };
+    video(&mut wire, 0);
+    video(&mut wire, 40);
+    video(&mut wire, 80);
+    let whole = mid_stream_events(&wire, wire.len());
+    let lengths: Vec<(u8, u32, u32)> = whole
+        .iter()
+        .filter_map(|e| match e {
+            rtmpscope_core::chunk::ChunkEvent::Message(m) => Some((m.type_id, m.length, m.chunks)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        lengths,
+        [(5, 4, 1), (9, 5000, 2), (9, 5000, 2), (9, 5000, 2)],
+        "{whole:?}"
+    );
+    assert_eq!(mid_stream_events(&wire, 1448), whole);
 }
