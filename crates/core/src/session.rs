@@ -205,10 +205,10 @@ struct Side {
     hello_done: bool,
     chunks: ChunkDecoder,
     index: u64,
-    time: f64,
     bytes: u64,
     /// When the bytes arrived: the stream offset each segment fed ends at and
-    /// its capture time, oldest first; those decoding has passed are dropped.
+    /// its capture time, oldest first; those decoding has passed are dropped,
+    /// but the last one is always kept.
     marks: VecDeque<(u64, f64)>,
 }
 
@@ -220,7 +220,6 @@ impl Side {
             hello_done: false,
             chunks: ChunkDecoder::with_limits(1 + 2 * HANDSHAKE_SIZE as u64, limits),
             index: 0,
-            time: 0.0,
             bytes: 0,
             marks: VecDeque::new(),
         }
@@ -235,20 +234,27 @@ impl Side {
         self.marks.push_back((end, time));
     }
 
+    /// Capture time of the last bytes fed (0 before any).
+    fn last_time(&self) -> f64 {
+        self.marks.back().map_or(0.0, |&(_, time)| time)
+    }
+
+    /// Drops the arrival times of segments that end before stream offset
+    /// `pos`, keeping the last one.
+    #[inline(always)]
+    fn forget_before(&mut self, pos: u64) {
+        while self.marks.len() > 1 && self.marks[0].0 < pos {
+            self.marks.pop_front();
+        }
+    }
+
     /// The capture time of the byte before stream offset `pos`: that of the
     /// segment it arrived in. Offsets asked for never decrease, so the
     /// segments before `pos` are dropped on the way.
     #[inline(always)]
     fn time_at(&mut self, pos: u64) -> f64 {
-        loop {
-            match self.marks.front() {
-                Some(&(end, time)) if end >= pos || self.marks.len() == 1 => return time,
-                Some(_) => {
-                    self.marks.pop_front();
-                }
-                None => return self.time,
-            }
-        }
+        self.forget_before(pos);
+        self.marks.front().map_or(0.0, |&(_, time)| time)
     }
 }
 
@@ -403,7 +409,6 @@ impl Session {
             side.mark(end, t);
         }
         side.mark(start + len, time);
-        side.time = time;
         side.bytes += len;
         let rest = match side.phase {
             Phase::Handshake => self.handshake(dir, data),
@@ -421,7 +426,6 @@ impl Session {
         let side = &mut self.sides[dir.idx()];
         let offset = side.bytes;
         side.bytes += len;
-        side.time = time;
         side.mark(side.bytes, time);
         self.queue.push_back(Event::Gap(GapEvent {
             dir,
@@ -465,7 +469,7 @@ impl Session {
                         "end of data after {} byte(s) (truncated handshake)",
                         side.hs.len()
                     ),
-                    time: side.time,
+                    time: side.last_time(),
                 }));
                 side.hs.clear();
             }
@@ -619,9 +623,10 @@ impl Session {
                 Next::More => break,
             };
             let side = &mut self.sides[dir.idx()];
-            let time = match at_end {
-                true => side.time,
-                false => side.time_at(side.chunks.offset()),
+            let time = if at_end {
+                side.last_time()
+            } else {
+                side.time_at(side.chunks.offset())
             };
             let e = match ev {
                 ChunkEvent::Message(raw) => {
@@ -649,9 +654,7 @@ impl Session {
             Phase::Chunks => side.chunks.offset(),
             Phase::Handshake | Phase::Opaque => side.bytes,
         };
-        while side.marks.len() > 1 && side.marks[0].0 < decoded {
-            side.marks.pop_front();
-        }
+        side.forget_before(decoded);
     }
 
     /// Decodes a message into a new event at the end of `out`. The event is

@@ -14,31 +14,29 @@ fn read(name: &str) -> Bytes {
     Bytes::from(std::fs::read(p).unwrap())
 }
 
-/// Feeds the handshakes in protocol order, then each direction in the given pieces.
+/// Feeds the handshakes in protocol order, then each direction in the given
+/// pieces (as [`feed_cut`] does, all at one time).
 fn run(c2s: &Bytes, s2c: &Bytes, c_cuts: &[usize], s_cuts: &[usize]) -> Vec<Event> {
     let mut s = Session::new();
     let mut out = Vec::new();
-    let feed = |s: &mut Session, dir, data: &Bytes, cuts: &[usize], out: &mut Vec<Event>| {
-        let mut start = 0;
-        for &c in cuts.iter().chain(std::iter::once(&data.len())) {
-            let c = c.clamp(start, data.len());
-            s.feed(dir, data.slice(start..c), 1.5, out);
-            start = c;
-        }
-    };
-    feed(
+    let (client, server) = (Direction::ClientToServer, Direction::ServerToClient);
+    feed_cut(
         &mut s,
-        Direction::ServerToClient,
+        server,
         &s2c.slice(..3073),
         &[],
+        &[],
+        false,
         &mut out,
     );
-    feed(&mut s, Direction::ClientToServer, c2s, c_cuts, &mut out);
-    feed(
+    feed_cut(&mut s, client, c2s, c_cuts, &[], false, &mut out);
+    feed_cut(
         &mut s,
-        Direction::ServerToClient,
+        server,
         &s2c.slice(3073..),
         s_cuts,
+        &[],
+        false,
         &mut out,
     );
     s.finish(&mut out);
