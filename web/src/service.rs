@@ -807,6 +807,7 @@ pub struct JsonLines {
     /// The text so far.
     pub out: String,
     line: String,
+    lines: json::LineWriter,
 }
 
 impl JsonLines {
@@ -826,7 +827,7 @@ impl Sink for JsonLines {
     fn gap(&mut self, _: u64, _: Direction, _: u64) {}
     fn events(&mut self, number: u64, _: &Session, events: &[Event]) {
         for e in events {
-            json::write_event(&mut self.line, number, e);
+            self.lines.write_event(&mut self.line, number, e);
             self.push_line();
         }
     }

@@ -66,6 +66,7 @@ pub fn run(a: DecodeArgs) -> Result<ExitCode> {
     // BufWriter would copy every line once more).
     let mut line = String::with_capacity(OUT_BUFFER + 4096);
     let mut totals = text::Totals::default();
+    let mut lines = json::LineWriter::default();
     let want = |n: u64| a.session.is_none_or(|s| s == n);
     let res = input::run(&input, |item| {
         let start = line.len();
@@ -80,7 +81,7 @@ pub fn run(a: DecodeArgs) -> Result<ExitCode> {
             Item::Event(info, ev) if want(info.number) && filter.matches(ev) => {
                 totals.count(ev);
                 if a.json {
-                    json::write_event(&mut line, info.number, ev);
+                    lines.write_event(&mut line, info.number, ev);
                 } else {
                     text::write_event(&mut line, ev, a.verbose);
                 }

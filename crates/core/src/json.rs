@@ -5,8 +5,14 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use smol_str::SmolStr;
+
 use crate::command::CommandInfo;
-use crate::message::{type_name, Body};
+use crate::media::audio::AacPacketType;
+use crate::media::nal::NalList;
+use crate::media::video::{AvcPacketType, FrameType};
+use crate::media::{AudioTag, VideoTag};
+use crate::message::{type_name, write_human_bytes, Body};
 use crate::session::{Direction, Event, MessageEvent};
 
 /// Appends `s` as a JSON string literal.
@@ -69,8 +75,13 @@ pub fn push_u64(out: &mut String, v: u64) {
 }
 
 /// Appends a signed integer in decimal.
+#[inline]
 pub fn push_i64(out: &mut String, v: i64) {
-    out.push_str(itoa::Buffer::new().format(v));
+    if (0..10).contains(&v) {
+        out.push(char::from(b'0' + v as u8));
+    } else {
+        out.push_str(itoa::Buffer::new().format(v));
+    }
 }
 
 /// Appends a number the way JSON can carry it (non-finite values become null).
@@ -99,36 +110,61 @@ pub fn push_f64(out: &mut String, v: f64) {
 /// the shortest decimal that reads back as `v` is the multiple of 10^-6 it
 /// came from, without its trailing zeros (a property test compares with ryu).
 fn push_micros(out: &mut String, v: f64) -> bool {
-    if !(v > 0.0 && v < 4_294_967_296.0) {
+    let Some((whole, frac)) = micros_parts(v) else {
         return false;
+    };
+    push_u64(out, whole);
+    push_fraction(out, frac);
+    true
+}
+
+/// The whole seconds and the (non-zero) microseconds of `v`, when `v` is a
+/// whole number of microseconds below 2^32 that is not a whole second.
+#[inline]
+fn micros_parts(v: f64) -> Option<(u64, u32)> {
+    if !(v > 0.0 && v < 4_294_967_296.0) {
+        return None;
     }
     // Rounded by adding one half (no call to `round`); a wrong guess fails
     // the check, which is what decides.
     let micros = (v * 1e6 + 0.5) as u64;
     if micros as f64 / 1e6 != v {
-        return false;
+        return None;
     }
-    let (whole, mut frac) = (micros / 1_000_000, (micros % 1_000_000) as u32);
-    if frac == 0 {
-        return false;
+    let (whole, frac) = (micros / 1_000_000, (micros % 1_000_000) as u32);
+    (frac != 0).then_some((whole, frac))
+}
+
+/// Appends `.` and the six digits of `frac` (1..=999_999 microseconds)
+/// without their trailing zeros.
+#[inline]
+fn push_fraction(out: &mut String, frac: u32) {
+    let digits = [
+        frac / 100_000,
+        frac / 10_000 % 10,
+        frac / 1000 % 10,
+        frac / 100 % 10,
+        frac / 10 % 10,
+        frac % 10,
+    ];
+    let len = 6 - count_trailing_zero_digits(frac);
+    out.push('.');
+    for &d in &digits[..len] {
+        out.push(char::from(b'0' + d as u8));
     }
-    push_u64(out, whole);
-    let mut digits = [b'.', b'0', b'0', b'0', b'0', b'0', b'0'];
-    let mut len = 7;
-    while frac % 10 == 0 {
-        frac /= 10;
-        len -= 1;
+}
+
+/// How many of the last decimal digits of `v` (not 0) are zeros, at most 5.
+#[inline]
+fn count_trailing_zero_digits(v: u32) -> usize {
+    match v {
+        _ if v % 100_000 == 0 => 5,
+        _ if v % 10_000 == 0 => 4,
+        _ if v % 1000 == 0 => 3,
+        _ if v % 100 == 0 => 2,
+        _ if v % 10 == 0 => 1,
+        _ => 0,
     }
-    let mut i = len;
-    while frac > 0 {
-        i -= 1;
-        digits[i] = b'0' + (frac % 10) as u8;
-        frac /= 10;
-    }
-    for &b in &digits[..len] {
-        out.push(char::from(b));
-    }
-    true
 }
 
 /// Appends one of this crate's own names (codecs, packet kinds, NAL unit
@@ -372,12 +408,20 @@ fn fast_video(o: &mut Obj<'_>, v: &crate::media::VideoTag) -> bool {
         key_into(out, &mut first, "avc_packet_type");
         push_name(out, &t.key());
     }
+    video_rest(out, v);
+    out.push('}');
+    true
+}
+
+/// The fields of a plain video header's object after its packet type,
+/// without the closing brace.
+fn video_rest(out: &mut String, v: &crate::media::VideoTag) {
     if let Some(c) = v.composition_time {
-        key_into(out, &mut first, "composition_time");
+        out.push_str(",\"composition_time\":");
         push_i64(out, c.into());
     }
     if !v.nalus.is_empty() {
-        key_into(out, &mut first, "nalus");
+        out.push_str(",\"nalus\":");
         out.push('[');
         for (i, n) in v.nalus.iter().enumerate() {
             if i > 0 {
@@ -394,15 +438,201 @@ fn fast_video(o: &mut Obj<'_>, v: &crate::media::VideoTag) -> bool {
         out.push(']');
     }
     if v.truncated {
-        key_into(out, &mut first, "truncated");
-        out.push_str("true");
+        out.push_str(",\"truncated\":true");
     }
-    out.push('}');
-    true
 }
 
 /// Writes one event as a JSON line (without the newline) for session `session`.
+///
+/// Writing many lines, keep a [`LineWriter`]: its lines are the same, made faster.
 pub fn write_event(out: &mut String, session: u64, ev: &Event) {
+    LineWriter::default().write_event(out, session, ev);
+}
+
+/// Writes message lines from what the lines before them left: the whole
+/// seconds of the capture time, the stream name field, and the summary and
+/// object of the last plain audio and video header seen. Most lines of a
+/// capture repeat these from the line before, which then are copied rather
+/// than formatted again. Its lines are exactly those of [`write_event`].
+#[derive(Debug, Default)]
+pub struct LineWriter {
+    secs: Option<(u64, String)>,
+    name: Option<(SmolStr, String)>,
+    audio: Option<Box<AudioShape>>,
+    video: Option<Box<VideoShape>>,
+}
+
+/// The fields a plain audio header's summary and object are made of.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct AudioKey {
+    format: u8,
+    codec: &'static str,
+    sound_rate: Option<u32>,
+    sound_size: Option<u8>,
+    channels: Option<u8>,
+    aac_packet_type: Option<AacPacketType>,
+    truncated: bool,
+}
+
+impl AudioKey {
+    fn of(a: &AudioTag) -> AudioKey {
+        AudioKey {
+            format: a.format,
+            codec: a.codec,
+            sound_rate: a.sound_rate,
+            sound_size: a.sound_size,
+            channels: a.channels,
+            aac_packet_type: a.aac_packet_type,
+            truncated: a.truncated,
+        }
+    }
+}
+
+/// A plain audio header as text: its summary up to the message length
+/// (`Audio AAC raw (`) and its whole `,"audio":{…}` field.
+#[derive(Debug)]
+struct AudioShape {
+    key: AudioKey,
+    summary: String,
+    object: String,
+}
+
+/// The fields of a plain, whole video header other than its composition
+/// time and NAL units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct VideoKey {
+    frame_type: FrameType,
+    codec: &'static str,
+    codec_id: Option<u8>,
+    avc_packet_type: Option<AvcPacketType>,
+}
+
+impl VideoKey {
+    fn of(v: &VideoTag) -> VideoKey {
+        VideoKey {
+            frame_type: v.frame_type,
+            codec: v.codec,
+            codec_id: v.codec_id,
+            avc_packet_type: v.avc_packet_type,
+        }
+    }
+}
+
+/// A plain video header as text, up to where its composition time would go:
+/// `Video H.264 inter NALU` and `,"video":{…,"avc_packet_type":"nalu"`.
+#[derive(Debug)]
+struct VideoShape {
+    key: VideoKey,
+    summary: String,
+    object: String,
+}
+
+/// The text of a plain audio header, made again only when the key changes.
+fn audio_shape<'c>(cache: &'c mut Option<Box<AudioShape>>, a: &AudioTag) -> &'c AudioShape {
+    let key = AudioKey::of(a);
+    if cache.as_ref().is_none_or(|c| c.key != key) {
+        let mut summary = String::from("Audio ");
+        a.write_summary(&mut summary);
+        summary.push_str(" (");
+        let mut object = String::new();
+        fast_audio(
+            &mut Obj {
+                out: &mut object,
+                first: false,
+            },
+            a,
+        );
+        *cache = Some(Box::new(AudioShape {
+            key,
+            summary,
+            object,
+        }));
+    }
+    cache.as_deref().expect("just filled")
+}
+
+/// The text of a plain video header, made again only when the key changes.
+fn video_shape<'c>(cache: &'c mut Option<Box<VideoShape>>, v: &VideoTag) -> &'c VideoShape {
+    let key = VideoKey::of(v);
+    if cache.as_ref().is_none_or(|c| c.key != key) {
+        let mut head = v.clone();
+        head.composition_time = None;
+        head.nalus = NalList::new();
+        let mut summary = String::from("Video ");
+        head.write_summary(&mut summary);
+        let mut object = String::new();
+        fast_video(
+            &mut Obj {
+                out: &mut object,
+                first: false,
+            },
+            &head,
+        );
+        object.pop(); // the closing brace: the varying fields go before it
+        *cache = Some(Box::new(VideoShape {
+            key,
+            summary,
+            object,
+        }));
+    }
+    cache.as_deref().expect("just filled")
+}
+
+/// A capture time, its whole seconds copied when they are the last ones'.
+fn push_time(cache: &mut Option<(u64, String)>, out: &mut String, v: f64) {
+    let Some((whole, frac)) = micros_parts(v) else {
+        push_f64(out, v);
+        return;
+    };
+    match cache {
+        Some((w, text)) if *w == whole => out.push_str(text),
+        _ => {
+            let mut text = String::new();
+            push_u64(&mut text, whole);
+            out.push_str(&text);
+            *cache = Some((whole, text));
+        }
+    }
+    push_fraction(out, frac);
+}
+
+/// The `stream_name` field, copied when the name is the last one's.
+fn push_stream_name(cache: &mut Option<(SmolStr, String)>, out: &mut String, name: &SmolStr) {
+    match cache {
+        Some((n, field)) if n == name => out.push_str(field),
+        _ => {
+            let mut field = String::new();
+            Obj {
+                out: &mut field,
+                first: false,
+            }
+            .str("stream_name", name);
+            out.push_str(&field);
+            *cache = Some((name.clone(), field));
+        }
+    }
+}
+
+/// The cached text a message line can use for its media header.
+enum Shape<'c, 'm> {
+    Audio(&'c AudioShape),
+    Video(&'c VideoShape, &'m VideoTag),
+    Other,
+}
+
+impl LineWriter {
+    /// Writes one event as [`write_event`] does.
+    pub fn write_event(&mut self, out: &mut String, session: u64, ev: &Event) {
+        if let Event::Message(m) = ev {
+            self.write_message(out, session, m);
+        } else {
+            write_other(out, session, ev);
+        }
+    }
+}
+
+/// Writes an event other than a message.
+fn write_other(out: &mut String, session: u64, ev: &Event) {
     match ev {
         Event::Handshake(h) => {
             let mut o = Obj::new(out);
@@ -481,6 +711,40 @@ fn values_json(values: &[crate::amf::Node]) -> String {
 
 /// Writes a message event as a JSON line.
 pub fn write_message(out: &mut String, session: u64, m: &MessageEvent) {
+    LineWriter::default().write_message(out, session, m);
+}
+
+impl LineWriter {
+    /// Writes a message event as [`write_message`] does.
+    pub fn write_message(&mut self, out: &mut String, session: u64, m: &MessageEvent) {
+        let LineWriter {
+            secs,
+            name,
+            audio,
+            video,
+        } = self;
+        // A plain header of a whole message that answers nothing: its summary
+        // and object come (mostly) from the cache.
+        let shape = match &m.body {
+            _ if m.reply_to.is_some() || !m.raw.complete => Shape::Other,
+            Body::Audio(a) if plain_audio(a) => Shape::Audio(audio_shape(audio, a)),
+            Body::Video(v) if plain_video(v) && !v.truncated => {
+                Shape::Video(video_shape(video, v), v)
+            }
+            _ => Shape::Other,
+        };
+        write_message_with(out, session, m, secs, name, shape);
+    }
+}
+
+fn write_message_with(
+    out: &mut String,
+    session: u64,
+    m: &MessageEvent,
+    secs: &mut Option<(u64, String)>,
+    name: &mut Option<(SmolStr, String)>,
+    shape: Shape<'_, '_>,
+) {
     let r = &m.raw;
     // The fixed fields, in their contract order, written with as few appends
     // as possible: this runs for every message of a capture.
@@ -494,7 +758,7 @@ pub fn write_message(out: &mut String, session: u64, m: &MessageEvent) {
     out.push_str(",\"offset\":");
     push_u64(out, r.offset);
     out.push_str(",\"time\":");
-    push_f64(out, m.time);
+    push_time(secs, out, m.time);
     out.push_str(",\"csid\":");
     push_u64(out, r.csid.into());
     out.push_str(",\"type\":");
@@ -512,11 +776,38 @@ pub fn write_message(out: &mut String, session: u64, m: &MessageEvent) {
     push_u64(out, r.chunks.into());
     out.push_str(",\"fmt\":");
     push_u64(out, r.fmt.into());
-    let mut o = Obj { out, first: false };
-    o.summary(m);
-    if let Some(d) = r.delta {
-        o.int("delta", d);
+    match shape {
+        Shape::Audio(a) => {
+            out.push_str(",\"summary\":\"");
+            out.push_str(&a.summary);
+            write_human_bytes(out, r.length);
+            out.push_str(")\"");
+        }
+        Shape::Video(shape, v) => {
+            out.push_str(",\"summary\":\"");
+            out.push_str(&shape.summary);
+            if let (Some(AvcPacketType::Nalu), Some(cts)) = (v.avc_packet_type, v.composition_time)
+            {
+                out.push_str(" cts=");
+                push_i64(out, cts.into());
+            }
+            out.push_str(" (");
+            write_human_bytes(out, r.length);
+            out.push_str(")\"");
+        }
+        Shape::Other => {
+            Obj {
+                out: &mut *out,
+                first: false,
+            }
+            .summary(m);
+        }
     }
+    if let Some(d) = r.delta {
+        out.push_str(",\"delta\":");
+        push_u64(out, d.into());
+    }
+    let mut o = Obj { out, first: false };
     if r.extended {
         o.bool("extended_timestamp", true);
     }
@@ -525,7 +816,22 @@ pub fn write_message(out: &mut String, session: u64, m: &MessageEvent) {
             .int("received", r.payload.len() as u64);
     }
     if let Some(n) = &m.stream_name {
-        o.str("stream_name", n);
+        push_stream_name(name, o.out, n);
+    }
+    match shape {
+        Shape::Audio(a) => {
+            o.out.push_str(&a.object);
+            o.end();
+            return;
+        }
+        Shape::Video(shape, v) => {
+            o.out.push_str(&shape.object);
+            video_rest(o.out, v);
+            o.out.push('}');
+            o.end();
+            return;
+        }
+        Shape::Other => {}
     }
     match &m.body {
         Body::SetChunkSize(v) => {
@@ -725,6 +1031,114 @@ mod tests {
             if plain_video(&v) {
                 let text = summary(Body::Video(v));
                 assert!(!needs_escape(text.as_bytes()), "{text}");
+            }
+        }
+    }
+
+    /// Media headers of many shapes: AAC raw and sequence header, MP3, mono
+    /// and 8-bit PCM, Speex, H.264 key and inter frames with one or two NAL
+    /// units and several composition times, a sequence header, a cut frame,
+    /// a legacy HEVC frame, an Enhanced RTMP frame, a video command.
+    const MEDIA: [(u8, &[u8]); 16] = [
+        (8, &[0xaf, 0x01, 0x21, 0x10]),
+        (8, &[0xaf, 0x00, 0x12, 0x10]),
+        (8, &[0xae, 0x01, 0x21]),
+        (8, &[0x2f, 0xff, 0xfb]),
+        (8, &[0x30, 0x80, 0x80]),
+        (8, &[0xb2, 0x00]),
+        (9, &[0x17, 0x01, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88]),
+        (9, &[0x27, 0x01, 0, 0, 0x50, 0, 0, 0, 2, 0x41, 0x9a]),
+        (9, &[0x27, 0x01, 0xff, 0xff, 0xd8, 0, 0, 0, 2, 0x41, 0x9a]),
+        (
+            9,
+            &[
+                0x17, 0x01, 0, 0, 0x28, 0, 0, 0, 3, 0x06, 1, 2, 0, 0, 0, 2, 0x65, 0x88,
+            ],
+        ),
+        (9, &[0x17, 0x00, 0, 0, 0, 0x01, 0x42, 0xc0, 0x0d, 0xff]),
+        (9, &[0x27, 0x01, 0, 0]),
+        (9, &[0x1c, 0x01, 0, 0, 0, 0, 0, 0, 3, 0x02, 0x01, 0xd0]),
+        (
+            9,
+            &[
+                0x91, b'h', b'v', b'c', b'1', 0, 0, 0x10, 0, 0, 0, 2, 0x02, 0x01,
+            ],
+        ),
+        (9, &[0x52, 0x00]),
+        (9, &[0x22, 0x00]),
+    ];
+
+    fn media_event(pick: &(usize, usize, u32, bool, bool, u64, Option<u32>)) -> MessageEvent {
+        let &(media, name, extra, complete, reply, micros, delta) = pick;
+        let (type_id, payload) = MEDIA[media];
+        let length = payload.len() as u32 + extra;
+        let (body, body_error) = Body::decode(type_id, payload, length, 0);
+        MessageEvent {
+            dir: Direction::ServerToClient,
+            index: micros % 1000,
+            time: micros as f64 / 1e6,
+            raw: crate::chunk::RawMessage {
+                csid: 6,
+                type_id,
+                stream_id: 1,
+                timestamp: 40,
+                delta,
+                length,
+                fmt: 1,
+                extended: false,
+                payload: crate::payload::Payload::from(payload.to_vec()),
+                offset: 3073,
+                end: 3073 + u64::from(length),
+                chunks: 1,
+                spans: Default::default(),
+                complete,
+                stream_id_guessed: false,
+            },
+            body,
+            body_error: body_error.map(Box::new),
+            reply_to: reply.then(|| "createStream".to_string()),
+            stream_name: [
+                None,
+                Some("cam1"),
+                Some("a \"quoted\"\tname"),
+                Some("push-240p"),
+            ][name]
+                .map(SmolStr::new),
+        }
+    }
+
+    proptest! {
+        /// A line writer's lines are those written from nothing, whatever came
+        /// before them: every cache (seconds, stream name, audio and video
+        /// shapes) is hit, missed and refilled.
+        #[test]
+        fn line_writer_lines_match_uncached_lines(
+            picks in proptest::collection::vec(
+                (
+                    0..MEDIA.len(),
+                    0usize..4,
+                    prop_oneof![Just(0u32), 1u32..3000, Just(2_000_000)],
+                    proptest::bool::weighted(0.9),
+                    proptest::bool::weighted(0.1),
+                    prop_oneof![
+                        1_796_237_486_000_000u64..1_796_237_489_000_000,
+                        Just(1_796_237_487_000_000),
+                        0u64..3_000_000,
+                    ],
+                    proptest::option::of(0u32..100),
+                ),
+                1..40,
+            )
+        ) {
+            let mut lines = LineWriter::default();
+            for pick in &picks {
+                let m = media_event(pick);
+                let mut cached = String::new();
+                lines.write_message(&mut cached, 3, &m);
+                let mut plain = String::new();
+                write_message_with(&mut plain, 3, &m, &mut None, &mut None, Shape::Other);
+                prop_assert_eq!(&cached, &plain);
+                prop_assert!(serde_json::from_str::<serde_json::Value>(&cached).is_ok(), "{}", cached);
             }
         }
     }

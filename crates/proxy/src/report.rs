@@ -68,6 +68,8 @@ pub(crate) struct Report {
     window: Window,
     window_start: f64,
     line: String,
+    /// Writes the JSON lines (remembering what repeats between them).
+    lines: json::LineWriter,
 }
 
 impl Report {
@@ -88,6 +90,7 @@ impl Report {
             window: Window::default(),
             window_start: start,
             line: String::with_capacity(256),
+            lines: json::LineWriter::default(),
         }
     }
 
@@ -150,7 +153,7 @@ impl Report {
         if self.json {
             let mut line = std::mem::take(&mut self.line);
             line.clear();
-            json::write_event(&mut line, self.number, ev);
+            self.lines.write_event(&mut line, self.number, ev);
             out.send(line.clone());
             self.line = line;
             return;
