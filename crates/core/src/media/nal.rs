@@ -53,38 +53,57 @@ impl serde::Serialize for NalUnit {
 /// Stops at the first length that overruns the frame or a header whose
 /// forbidden_zero_bit is set, since either means the 4-byte guess is wrong.
 pub fn scan(data: &[u8], full_len: usize, syntax: NalSyntax) -> NalList {
-    let mut out = NalList::new();
+    // The first units go to an array, and the list is made from it once:
+    // nearly every frame has one to three, and a push onto the list costs
+    // more than the parse.
+    let mut first = [NalUnit {
+        nal_type: 0,
+        syntax,
+        size: 0,
+    }; 3];
     let mut pos = 0usize;
+    let mut n = 0;
+    while n < first.len() {
+        let Some(unit) = unit_at(data, pos, full_len, syntax) else {
+            return NalList::from_buf_and_len(first, n);
+        };
+        first[n] = unit;
+        n += 1;
+        pos += 4 + unit.size as usize;
+    }
+    let mut out = NalList::from_buf(first);
     while out.len() < MAX_NALUS {
-        let Some(len_bytes) = data.get(pos..pos.saturating_add(4)) else {
+        let Some(unit) = unit_at(data, pos, full_len, syntax) else {
             break;
         };
-        let size = u32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
-        let body = pos + 4;
-        let Some(end) = body.checked_add(size as usize) else {
-            break;
-        };
-        if size == 0 || end > full_len {
-            break;
-        }
-        let Some(&h) = data.get(body) else {
-            break;
-        };
-        if h & 0x80 != 0 {
-            break;
-        }
-        let nal_type = match syntax {
-            NalSyntax::Avc => h & 0x1f,
-            NalSyntax::Hevc => (h >> 1) & 0x3f,
-        };
-        out.push(NalUnit {
-            nal_type,
-            syntax,
-            size,
-        });
-        pos = end;
+        out.push(unit);
+        pos += 4 + unit.size as usize;
     }
     out
+}
+
+/// The NAL unit whose length prefix starts at `pos`, if its header byte is
+/// within `data`, its length is not 0 and does not overrun the frame, and its
+/// forbidden_zero_bit is clear.
+#[inline(always)]
+fn unit_at(data: &[u8], pos: usize, full_len: usize, syntax: NalSyntax) -> Option<NalUnit> {
+    let &[a, b, c, d, h] = data.get(pos..pos.checked_add(5)?)? else {
+        return None;
+    };
+    let size = u32::from_be_bytes([a, b, c, d]);
+    let end = (pos + 4).checked_add(size as usize)?;
+    if size == 0 || end > full_len || h & 0x80 != 0 {
+        return None;
+    }
+    let nal_type = match syntax {
+        NalSyntax::Avc => h & 0x1f,
+        NalSyntax::Hevc => (h >> 1) & 0x3f,
+    };
+    Some(NalUnit {
+        nal_type,
+        syntax,
+        size,
+    })
 }
 
 /// Short name of a NAL unit type (H.264 table 7-1, H.265 table 7-1).
@@ -145,6 +164,29 @@ pub fn is_random_access(syntax: NalSyntax, nal_type: u8) -> bool {
 mod tests {
     use super::*;
     use crate::media::testutil::hex;
+
+    /// A frame of `n` units of sizes 1, 2, 3, … with types cycling 1..=9.
+    fn frame(n: usize) -> Vec<u8> {
+        let mut d = Vec::new();
+        for i in 0..n {
+            d.extend((i as u32 + 1).to_be_bytes());
+            d.push(1 + (i % 9) as u8);
+            d.extend(std::iter::repeat_n(0xaa, i));
+        }
+        d
+    }
+
+    #[test]
+    fn scan_lists_every_unit_up_to_the_cap_in_order() {
+        for n in [0, 1, 2, 3, 4, 5, 31, 32, 33, 40] {
+            let d = frame(n);
+            let got = scan(&d, d.len(), NalSyntax::Avc);
+            assert_eq!(got.len(), n.min(MAX_NALUS), "{n} units");
+            for (i, u) in got.iter().enumerate() {
+                assert_eq!((u.size, u.nal_type), (i as u32 + 1, 1 + (i % 9) as u8));
+            }
+        }
+    }
 
     #[test]
     fn scan_lists_sei_then_idr_when_both_headers_fit() {
