@@ -12,7 +12,7 @@ use crate::media::audio::AacPacketType;
 use crate::media::nal::NalList;
 use crate::media::video::{AvcPacketType, FrameType};
 use crate::media::{AudioTag, VideoTag};
-use crate::message::{type_name, write_human_bytes, Body};
+use crate::message::{self, type_name, write_human_bytes, Body};
 use crate::session::{Direction, Event, MessageEvent};
 
 /// Appends `s` as a JSON string literal.
@@ -459,7 +459,7 @@ pub struct LineWriter {
     secs: Option<(u64, String)>,
     name: Option<(SmolStr, String)>,
     audio: Option<Box<AudioShape>>,
-    video: Option<Box<VideoShape>>,
+    video: [Option<Box<VideoShape>>; 2],
 }
 
 /// The fields a plain audio header's summary and object are made of.
@@ -530,7 +530,10 @@ struct VideoShape {
 /// The text of a plain audio header, made again only when the key changes.
 fn audio_shape<'c>(cache: &'c mut Option<Box<AudioShape>>, a: &AudioTag) -> &'c AudioShape {
     let key = AudioKey::of(a);
-    if cache.as_ref().is_none_or(|c| c.key != key) {
+    if cache.as_ref().is_some_and(|c| c.key != key) {
+        *cache = None;
+    }
+    cache.get_or_insert_with(|| {
         let mut summary = String::from("Audio ");
         a.write_summary(&mut summary);
         summary.push_str(" (");
@@ -542,19 +545,23 @@ fn audio_shape<'c>(cache: &'c mut Option<Box<AudioShape>>, a: &AudioTag) -> &'c 
             },
             a,
         );
-        *cache = Some(Box::new(AudioShape {
+        Box::new(AudioShape {
             key,
             summary,
             object,
-        }));
-    }
-    cache.as_deref().expect("just filled")
+        })
+    })
 }
 
 /// The text of a plain video header, made again only when the key changes.
-fn video_shape<'c>(cache: &'c mut Option<Box<VideoShape>>, v: &VideoTag) -> &'c VideoShape {
+/// Keyframes and other frames have a slot each, since they alternate.
+fn video_shape<'c>(cache: &'c mut [Option<Box<VideoShape>>; 2], v: &VideoTag) -> &'c VideoShape {
     let key = VideoKey::of(v);
-    if cache.as_ref().is_none_or(|c| c.key != key) {
+    let slot = &mut cache[usize::from(v.frame_type == FrameType::KeyFrame)];
+    if slot.as_ref().is_some_and(|c| c.key != key) {
+        *slot = None;
+    }
+    slot.get_or_insert_with(|| {
         let mut head = v.clone();
         head.composition_time = None;
         head.nalus = NalList::new();
@@ -569,13 +576,12 @@ fn video_shape<'c>(cache: &'c mut Option<Box<VideoShape>>, v: &VideoTag) -> &'c 
             &head,
         );
         object.pop(); // the closing brace: the varying fields go before it
-        *cache = Some(Box::new(VideoShape {
+        Box::new(VideoShape {
             key,
             summary,
             object,
-        }));
-    }
-    cache.as_deref().expect("just filled")
+        })
+    })
 }
 
 /// A capture time, its whole seconds copied when they are the last ones'.
@@ -709,6 +715,27 @@ fn values_json(values: &[crate::amf::Node]) -> String {
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
 }
 
+/// Appends `,"type":T,"type_name":"…","stream_id":`.
+fn type_fields(out: &mut String, type_id: u8) {
+    match type_id {
+        // Media, nearly every line: one copy of known length.
+        message::MSG_AUDIO => {
+            out.push_str(",\"type\":8,\"type_name\":\"Audio Data\",\"stream_id\":")
+        }
+        message::MSG_VIDEO => {
+            out.push_str(",\"type\":9,\"type_name\":\"Video Data\",\"stream_id\":")
+        }
+        _ => {
+            out.push_str(",\"type\":");
+            push_u64(out, type_id.into());
+            out.push_str(",\"type_name\":\"");
+            // Type names are this crate's own ASCII words.
+            out.push_str(type_name(type_id));
+            out.push_str("\",\"stream_id\":");
+        }
+    }
+}
+
 /// Writes a message event as a JSON line.
 pub fn write_message(out: &mut String, session: u64, m: &MessageEvent) {
     LineWriter::default().write_message(out, session, m);
@@ -761,12 +788,7 @@ fn write_message_with(
     push_time(secs, out, m.time);
     out.push_str(",\"csid\":");
     push_u64(out, r.csid.into());
-    out.push_str(",\"type\":");
-    push_u64(out, r.type_id.into());
-    out.push_str(",\"type_name\":\"");
-    // Type names are this crate's own ASCII words.
-    out.push_str(type_name(r.type_id));
-    out.push_str("\",\"stream_id\":");
+    type_fields(out, r.type_id);
     push_u64(out, r.stream_id.into());
     out.push_str(",\"timestamp\":");
     push_u64(out, r.timestamp.into());
@@ -1168,6 +1190,21 @@ mod tests {
         }
         // Both writers must have been taken for many of these, not declined.
         assert!(used[0] > 500 && used[1] > 500, "{used:?}");
+    }
+
+    #[test]
+    fn type_fields_name_every_type() {
+        for t in 0..=255u8 {
+            let mut s = String::new();
+            type_fields(&mut s, t);
+            assert_eq!(
+                s,
+                format!(
+                    ",\"type\":{t},\"type_name\":\"{}\",\"stream_id\":",
+                    type_name(t)
+                )
+            );
+        }
     }
 
     #[test]
