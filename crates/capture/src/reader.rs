@@ -276,6 +276,10 @@ struct Output {
     /// Where the fast path copies in-order payloads: the open event's bytes
     /// are its unsplit end.
     joined: BytesMut,
+    /// Blocks joined into before, oldest first, each taken again once the
+    /// events made from it are gone: memory given back to the system and
+    /// faulted in again cost more than the copy into it.
+    spent: VecDeque<BytesMut>,
     next_conn: u64,
     /// Current packet, for warnings.
     packet: u64,
@@ -298,6 +302,9 @@ struct OpenData {
 const JOIN_BLOCK: usize = 16 << 10;
 /// Segments joined into one Data event at most.
 const MAX_JOINED: usize = 256;
+/// Spent blocks kept for reuse at most (the data of the events in flight
+/// between the threads of the command line fits in fewer).
+const MAX_SPENT: usize = 1024;
 
 impl Engine {
     fn packet(&mut self, number: u64, offset: u64, time: f64, linktype: u32, data: &[u8]) {
@@ -607,7 +614,7 @@ impl Output {
             _ => {
                 self.seal();
                 if self.joined.capacity() - self.joined.len() < payload.len() {
-                    self.joined = BytesMut::with_capacity(JOIN_BLOCK.max(payload.len()));
+                    self.new_block(payload.len());
                 }
                 self.open = Some(OpenData {
                     conn,
@@ -618,6 +625,31 @@ impl Output {
             }
         }
         self.joined.extend_from_slice(payload);
+    }
+
+    /// Replaces the spent join block by one with room for `need` bytes: the
+    /// oldest spent block when nothing uses it any more, else a new one.
+    fn new_block(&mut self, need: usize) {
+        let old = std::mem::take(&mut self.joined);
+        if old.capacity() > 0 || !old.is_empty() {
+            if self.spent.len() >= MAX_SPENT {
+                self.spent.pop_front();
+            }
+            self.spent.push_back(old);
+        }
+        // A block still in use goes to the back, so that one kept long (by a
+        // message waiting for its end, say) does not hold up the others.
+        for _ in 0..self.spent.len().min(4) {
+            let Some(mut block) = self.spent.pop_front() else {
+                break;
+            };
+            if block.try_reclaim(need) {
+                self.joined = block;
+                return;
+            }
+            self.spent.push_back(block);
+        }
+        self.joined = BytesMut::with_capacity(JOIN_BLOCK.max(need));
     }
 
     fn warn(&mut self, message: String) {

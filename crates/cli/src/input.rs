@@ -2,7 +2,7 @@
 //! pair of raw direction streams. Every consumer (decode, stats, diagnose,
 //! export-flv) sees the same sequence of [`Item`]s, in capture order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -191,7 +191,7 @@ struct Batch {
 /// Items handed over at once: enough to make the hand-over cheap, few enough
 /// (and few enough payload bytes) to keep memory small.
 const BATCH_ITEMS: usize = 2048;
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 256 << 10;
 /// Batches on their way: the decoding thread waits when the consumer is behind.
 const BATCHES_IN_FLIGHT: usize = 3;
 
@@ -200,14 +200,20 @@ struct Batcher {
     batch: Batch,
     bytes: usize,
     tx: std::sync::mpsc::SyncSender<Batch>,
+    /// Batches the consumer is done with, emptied, to be filled again.
+    spare: std::sync::mpsc::Receiver<Batch>,
 }
 
 impl Batcher {
-    fn new(tx: std::sync::mpsc::SyncSender<Batch>) -> Batcher {
+    fn new(
+        tx: std::sync::mpsc::SyncSender<Batch>,
+        spare: std::sync::mpsc::Receiver<Batch>,
+    ) -> Batcher {
         Batcher {
             batch: Batch::with_capacity(),
             bytes: 0,
             tx,
+            spare,
         }
     }
 
@@ -248,7 +254,11 @@ impl Batcher {
         if self.batch.items.is_empty() {
             return true;
         }
-        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity());
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Batch::with_capacity());
+        let batch = std::mem::replace(&mut self.batch, next);
         self.tx.send(batch).is_ok()
     }
 }
@@ -277,17 +287,24 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
         }
         other => anyhow::anyhow!("{}: {other}", path.display()),
     })?;
+    // Each stage hands its batches on and gets them back emptied, so that
+    // their memory is reused instead of given back and faulted in again.
     let (capture_tx, capture_rx) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
+    let (capture_spare_tx, capture_spare_rx) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
     let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
-    let mut out = Batcher::new(tx);
+    let (spare_tx, spare_rx) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
+    let mut out = Batcher::new(tx, spare_rx);
     std::thread::scope(|scope| {
         let capture = std::thread::Builder::new()
             .name("capture".into())
-            .spawn_scoped(scope, move || read_capture(reader, capture_tx))
+            .spawn_scoped(scope, move || {
+                read_capture(reader, capture_tx, capture_spare_rx)
+            })
             .context("cannot start the capture thread")?;
         let incoming = Incoming {
             rx: capture_rx,
-            events: Vec::new().into_iter(),
+            spare: capture_spare_tx,
+            events: VecDeque::new(),
             error: None,
             bytes_read: 0,
         };
@@ -300,14 +317,17 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
             .context("cannot start the decoding thread")?;
         let mut infos: FastMap<SessionInfo> = FastMap::default();
         let mut result = Ok(());
-        'batches: for batch in rx.iter() {
+        'batches: for mut batch in rx.iter() {
             let mut events = batch.events.iter();
-            for item in batch.items {
+            for item in batch.items.drain(..) {
                 result = deliver(item, &mut events, &mut infos, &mut sink);
                 if result.is_err() {
                     break 'batches;
                 }
             }
+            batch.events.clear();
+            // Full (the decoder has spares enough) or closed: dropped here.
+            let _ = spare_tx.try_send(batch);
         }
         // Dropping the receiver makes the decoding thread stop at its next batch.
         drop(rx);
@@ -320,15 +340,19 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
 
 /// Capture events from the reading thread, with how far it had read.
 struct CaptureBatch {
-    events: Vec<CaptureEvent>,
+    events: VecDeque<CaptureEvent>,
     bytes_read: u64,
     /// The reader's error after the events, which ends the capture.
     error: Option<CaptureError>,
 }
 
 /// The reading thread's work: the capture's events, in batches.
-fn read_capture(mut reader: CaptureReader<File>, tx: std::sync::mpsc::SyncSender<CaptureBatch>) {
-    let mut events = Vec::with_capacity(BATCH_ITEMS);
+fn read_capture(
+    mut reader: CaptureReader<File>,
+    tx: std::sync::mpsc::SyncSender<CaptureBatch>,
+    spare: std::sync::mpsc::Receiver<VecDeque<CaptureEvent>>,
+) {
+    let mut events = VecDeque::with_capacity(BATCH_ITEMS);
     let mut bytes = 0;
     loop {
         let (last, error) = match reader.next_event() {
@@ -336,15 +360,18 @@ fn read_capture(mut reader: CaptureReader<File>, tx: std::sync::mpsc::SyncSender
                 if let CaptureEvent::Data { bytes: b, .. } = &ev {
                     bytes += b.len();
                 }
-                events.push(ev);
+                events.push_back(ev);
                 (false, None)
             }
             Ok(None) => (true, None),
             Err(e) => (true, Some(e)),
         };
         if last || events.len() >= BATCH_ITEMS || bytes >= BATCH_BYTES {
+            let next = spare
+                .try_recv()
+                .unwrap_or_else(|_| VecDeque::with_capacity(BATCH_ITEMS));
             let batch = CaptureBatch {
-                events: std::mem::replace(&mut events, Vec::with_capacity(BATCH_ITEMS)),
+                events: std::mem::replace(&mut events, next),
                 bytes_read: reader.bytes_read(),
                 error,
             };
@@ -360,7 +387,9 @@ fn read_capture(mut reader: CaptureReader<File>, tx: std::sync::mpsc::SyncSender
 /// The decoding thread's view of the reading thread: [`CaptureReader`]'s calls.
 struct Incoming {
     rx: std::sync::mpsc::Receiver<CaptureBatch>,
-    events: std::vec::IntoIter<CaptureEvent>,
+    /// Where emptied batches go back to the reading thread.
+    spare: std::sync::mpsc::SyncSender<VecDeque<CaptureEvent>>,
+    events: VecDeque<CaptureEvent>,
     error: Option<CaptureError>,
     bytes_read: u64,
 }
@@ -368,7 +397,7 @@ struct Incoming {
 impl Incoming {
     fn next_event(&mut self) -> Result<Option<CaptureEvent>, CaptureError> {
         loop {
-            if let Some(ev) = self.events.next() {
+            if let Some(ev) = self.events.pop_front() {
                 return Ok(Some(ev));
             }
             if let Some(e) = self.error.take() {
@@ -377,7 +406,9 @@ impl Incoming {
             let Ok(batch) = self.rx.recv() else {
                 return Ok(None);
             };
-            self.events = batch.events.into_iter();
+            let done = std::mem::replace(&mut self.events, batch.events);
+            // Full or closed: dropped here.
+            let _ = self.spare.try_send(done);
             self.error = batch.error;
             self.bytes_read = batch.bytes_read;
         }
