@@ -254,10 +254,13 @@ impl Batcher {
         if self.batch.items.is_empty() {
             return true;
         }
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Batch::with_capacity());
+        let next = match self.spare.try_recv() {
+            Ok(mut spare) => {
+                spare.events.clear();
+                spare
+            }
+            Err(_) => Batch::with_capacity(),
+        };
         let batch = std::mem::replace(&mut self.batch, next);
         self.tx.send(batch).is_ok()
     }
@@ -325,8 +328,11 @@ fn run_capture(path: &Path, mut sink: impl FnMut(Item<'_>) -> Result<()>) -> Res
                     break 'batches;
                 }
             }
-            batch.events.clear();
-            // Full (the decoder has spares enough) or closed: dropped here.
+            // The events go back with their batch and are dropped by the
+            // decoding thread when it fills the batch again: it made their
+            // payloads' slices, and dropping them there keeps the shared
+            // counts of those blocks on its core. Full (the decoder has
+            // spares enough) or closed: dropped here.
             let _ = spare_tx.try_send(batch);
         }
         // Dropping the receiver makes the decoding thread stop at its next batch.
