@@ -11,7 +11,7 @@ use common::*;
 use rtmpscope_capture::{CaptureEvent, CaptureReader, StreamKind};
 use rtmpscope_core::session::Direction;
 
-const FIXTURES: [&str; 7] = [
+const FIXTURES: [&str; 10] = [
     "ffmpeg-publish",
     "ffmpeg-extts",
     "ffmpeg-crossts",
@@ -19,7 +19,20 @@ const FIXTURES: [&str; 7] = [
     "gst-publish",
     "rtmpdump-play",
     "publish-denied",
+    "nginx-odd-chunks",
+    "ffmpeg-server-publish",
+    "ffmpeg-server-play",
 ];
+
+/// The server port of fixture `name`, from the capture filter its `.md` names.
+fn capture_port(name: &str) -> u16 {
+    let md = fs::read_to_string(fixtures().join(format!("{name}.md"))).unwrap();
+    let (_, rest) = md
+        .split_once("capture filter `tcp port ")
+        .unwrap_or_else(|| panic!("{name}.md names no capture filter"));
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
 
 /// The expected (c2s, s2c) of each connection of fixture `name`, in SYN order.
 fn expected_streams(name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -47,7 +60,8 @@ fn expected_streams(name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// Reads `capture` and checks each RTMP connection against `expected`, in order.
-fn check_capture(label: &str, capture: &[u8], expected: &[(Vec<u8>, Vec<u8>)]) {
+/// `port` is the server's port; derived captures may move it by 10000s.
+fn check_capture(label: &str, capture: &[u8], expected: &[(Vec<u8>, Vec<u8>)], port: u16) {
     let events = read_events(capture);
     assert!(
         warnings(&events).is_empty(),
@@ -81,7 +95,7 @@ fn check_capture(label: &str, capture: &[u8], expected: &[(Vec<u8>, Vec<u8>)]) {
         assert!(conn.s2c == *s2c, "{label}: connection {i} s2c bytes differ");
         assert_eq!(
             conn.server.unwrap().port() % 10000,
-            9351,
+            port % 10000,
             "{label}: server side"
         );
     }
@@ -91,7 +105,7 @@ fn check_capture(label: &str, capture: &[u8], expected: &[(Vec<u8>, Vec<u8>)]) {
 fn every_fixture_matches_tsharks_streams() {
     for name in FIXTURES {
         let capture = fs::read(fixtures().join(format!("{name}.pcap"))).unwrap();
-        check_capture(name, &capture, &expected_streams(name));
+        check_capture(name, &capture, &expected_streams(name), capture_port(name));
     }
 }
 
@@ -135,12 +149,14 @@ fn big_endian_pcap_reads_the_same() {
         "ffmpeg-publish (big-endian)",
         &pcap_to_big_endian(&le),
         &expected_streams("ffmpeg-publish"),
+        capture_port("ffmpeg-publish"),
     );
 }
 
 #[test]
 fn derived_formats_and_link_types() {
     let denied = expected_streams("publish-denied");
+    let port = capture_port("publish-denied");
     for file in [
         "publish-denied.pcapng",
         "publish-denied.nsec.pcap",
@@ -149,13 +165,14 @@ fn derived_formats_and_link_types() {
         "publish-denied.ipv6.pcap",
     ] {
         let capture = fs::read(data_dir().join(file)).unwrap();
-        check_capture(file, &capture, &denied);
+        check_capture(file, &capture, &denied, port);
     }
     let two = fs::read(data_dir().join("two-interfaces.pcapng")).unwrap();
     check_capture(
         "two-interfaces.pcapng",
         &two,
         &[denied[0].clone(), denied[0].clone()],
+        port,
     );
 }
 

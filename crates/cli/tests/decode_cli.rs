@@ -201,6 +201,9 @@ fn pcap_decoding_agrees_with_tshark_on_every_message() {
         "ffmpeg-crossts",
         "ffmpeg-extts",
         "ffmpeg-legacy",
+        "nginx-odd-chunks",
+        "ffmpeg-server-publish",
+        "ffmpeg-server-play",
     ] {
         let pcap = fixture(&format!("{name}.pcap"));
         let (code, out, err) = rtmpscope(&["decode", "--json", pcap.to_str().unwrap()]);

@@ -295,6 +295,9 @@ fixture_tests! {
     rtmpdump_play_agrees_with_tshark => "rtmpdump-play",
     denied_publish_agrees_with_tshark => "publish-denied",
     legacy_codecs_publish_agrees_with_tshark => "ffmpeg-legacy",
+    odd_chunk_size_from_nginx_agrees_with_tshark => "nginx-odd-chunks",
+    publish_to_ffmpeg_server_agrees_with_tshark => "ffmpeg-server-publish",
+    play_from_ffmpeg_server_agrees_with_tshark => "ffmpeg-server-play",
 }
 
 /// `PairDecoder` rebuilds the order of a real exchange from causality and
