@@ -631,7 +631,10 @@ impl Output {
     /// oldest spent block when nothing uses it any more, else a new one.
     fn new_block(&mut self, need: usize) {
         let old = std::mem::take(&mut self.joined);
-        if old.capacity() > 0 || !old.is_empty() {
+        // Sealed, so empty. One with no room left (filled exactly, or the
+        // own block of a segment over JOIN_BLOCK, of a size not known here)
+        // is let go, so that the pool holds at most MAX_SPENT small blocks.
+        if old.capacity() > 0 {
             if self.spent.len() >= MAX_SPENT {
                 self.spent.pop_front();
             }
